@@ -1,0 +1,364 @@
+"""Elementwise NumPy functions: promotion and broadcasting as NumPy does them, then one
+primitive (or a short, numerically careful composition of primitives)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..core import Tracer
+from ..primitives import elementwise as ew
+from ..primitives import structural as st
+from ._base import (
+    as_operand,
+    cast,
+    dtype_item,
+    promote_args,
+    ufunc_dtype,
+)
+
+
+def _unary_float(ufunc, prim_fn):
+    """sin, exp, ...: ints and bools compute in NumPy's float result dtype."""
+    def fn(x, /):
+        x = as_operand(x)
+        return prim_fn(cast(x, ufunc_dtype(ufunc, x)))
+    fn.__name__ = ufunc.__name__
+    fn.__doc__ = f"Like numpy.{ufunc.__name__}."
+    return fn
+
+
+sin = _unary_float(np.sin, ew.sin)
+cos = _unary_float(np.cos, ew.cos)
+tan = _unary_float(np.tan, ew.tan)
+arcsin = _unary_float(np.arcsin, ew.asin)
+arccos = _unary_float(np.arccos, ew.acos)
+arctan = _unary_float(np.arctan, ew.atan)
+sinh = _unary_float(np.sinh, ew.sinh)
+cosh = _unary_float(np.cosh, ew.cosh)
+tanh = _unary_float(np.tanh, ew.tanh)
+arcsinh = _unary_float(np.arcsinh, ew.asinh)
+arccosh = _unary_float(np.arccosh, ew.acosh)
+arctanh = _unary_float(np.arctanh, ew.atanh)
+exp = _unary_float(np.exp, ew.exp)
+expm1 = _unary_float(np.expm1, ew.expm1)
+exp2 = _unary_float(np.exp2, ew.exp2)
+log = _unary_float(np.log, ew.log)
+log1p = _unary_float(np.log1p, ew.log1p)
+log2 = _unary_float(np.log2, ew.log2)
+log10 = _unary_float(np.log10, ew.log10)
+sqrt = _unary_float(np.sqrt, ew.sqrt)
+cbrt = _unary_float(np.cbrt, ew.cbrt)
+
+
+def _unary_keep(ufunc, prim_fn, rounding=False):
+    """neg, abs, floor, ...: the dtype is kept (rounding ints is the identity)."""
+    def fn(x, /):
+        x = as_operand(x)
+        dtype = ufunc_dtype(ufunc, x)
+        if rounding and not dtypes.is_float(dtype):
+            return cast(x, dtype)
+        return prim_fn(cast(x, dtype))
+    fn.__name__ = ufunc.__name__
+    fn.__doc__ = f"Like numpy.{ufunc.__name__}."
+    return fn
+
+
+negative = _unary_keep(np.negative, ew.neg)
+absolute = _unary_keep(np.absolute, ew.abs_)
+abs = absolute
+fabs = _unary_float(np.fabs, ew.abs_)
+sign = _unary_keep(np.sign, ew.sign)
+floor = _unary_keep(np.floor, ew.floor, rounding=True)
+ceil = _unary_keep(np.ceil, ew.ceil, rounding=True)
+trunc = _unary_keep(np.trunc, ew.trunc, rounding=True)
+rint = _unary_keep(np.rint, ew.round_, rounding=True)
+fix = trunc
+
+
+def positive(x, /):
+    return as_operand(x)
+
+
+def round(a, decimals=0):
+    """Round half to even, as NumPy; `decimals` scales by a power of ten."""
+    a = as_operand(a)
+    if not dtypes.is_float(dtype_item(a)[0]):
+        return a if decimals >= 0 else cast(round(cast(a, np.float64), decimals), a.dtype)
+    if decimals == 0:
+        return ew.round_(a)
+    scale = 10.0 ** decimals
+    return divide(ew.round_(multiply(a, scale)), scale)
+
+
+around = round
+
+
+def square(x, /):
+    x = as_operand(x)
+    dtype = ufunc_dtype(np.square, x)
+    return ew.integer_pow(cast(x, dtype), 2)
+
+
+def reciprocal(x, /):
+    x = as_operand(x)
+    dtype = ufunc_dtype(np.reciprocal, x)
+    if not dtypes.is_float(dtype):
+        return floor_divide(cast(1, dtype), x)
+    return ew.div(np.asarray(1, dtype)[()], cast(x, dtype))
+
+
+def _binary(ufunc, prim_fn):
+    def fn(x1, x2, /):
+        (a, b), _ = promote_args(x1, x2, dtype=ufunc_dtype(ufunc, as_operand(x1),
+                                                            as_operand(x2)))
+        return prim_fn(a, b)
+    fn.__name__ = ufunc.__name__
+    fn.__doc__ = f"Like numpy.{ufunc.__name__}."
+    return fn
+
+
+add = _binary(np.add, ew.add)
+subtract = _binary(np.subtract, ew.sub)
+multiply = _binary(np.multiply, ew.mul)
+divide = _binary(np.true_divide, ew.div)
+true_divide = divide
+arctan2 = _binary(np.arctan2, ew.atan2)
+hypot = _binary(np.hypot, ew.hypot)
+maximum = _binary(np.maximum, ew.max_)
+minimum = _binary(np.minimum, ew.min_)
+mod = _binary(np.mod, ew.rem)
+remainder = mod
+nextafter = _binary(np.nextafter, ew.nextafter)
+
+
+def floor_divide(x1, x2, /):
+    a, b = as_operand(x1), as_operand(x2)
+    dtype = ufunc_dtype(np.floor_divide, a, b)
+    (a, b), _ = promote_args(a, b, dtype=dtype)
+    if dtypes.is_float(dtype):
+        return ew.floor(ew.div(a, b))
+    return ew.floor_divide(a, b)
+
+
+def _compare(ufunc, prim_fn):
+    def fn(x1, x2, /):
+        a, b = as_operand(x1), as_operand(x2)
+        (a, b), _ = promote_args(a, b)
+        return prim_fn(a, b)
+    fn.__name__ = ufunc.__name__
+    fn.__doc__ = f"Like numpy.{ufunc.__name__}."
+    return fn
+
+
+equal = _compare(np.equal, ew.eq)
+not_equal = _compare(np.not_equal, ew.ne)
+less = _compare(np.less, ew.lt)
+less_equal = _compare(np.less_equal, ew.le)
+greater = _compare(np.greater, ew.gt)
+greater_equal = _compare(np.greater_equal, ew.ge)
+
+
+def _truth(x):
+    x = as_operand(x)
+    if dtypes.is_bool(dtype_item(x)[0]):
+        return x
+    return not_equal(x, 0)
+
+
+def logical_and(x1, x2, /):
+    (a, b), _ = promote_args(_truth(x1), _truth(x2))
+    return ew.and_(a, b)
+
+
+def logical_or(x1, x2, /):
+    (a, b), _ = promote_args(_truth(x1), _truth(x2))
+    return ew.or_(a, b)
+
+
+def logical_xor(x1, x2, /):
+    (a, b), _ = promote_args(_truth(x1), _truth(x2))
+    return ew.xor(a, b)
+
+
+def logical_not(x, /):
+    return ew.logical_not(_truth(x))
+
+
+def _bitwise(ufunc, prim_fn):
+    def fn(x1, x2, /):
+        a, b = as_operand(x1), as_operand(x2)
+        (a, b), _ = promote_args(a, b, dtype=ufunc_dtype(ufunc, a, b))
+        return prim_fn(a, b)
+    fn.__name__ = ufunc.__name__
+    return fn
+
+
+bitwise_and = _bitwise(np.bitwise_and, ew.and_)
+bitwise_or = _bitwise(np.bitwise_or, ew.or_)
+bitwise_xor = _bitwise(np.bitwise_xor, ew.xor)
+
+
+def invert(x, /):
+    x = as_operand(x)
+    if dtypes.is_bool(dtype_item(x)[0]):
+        return ew.logical_not(x)
+    raise NotImplementedError("tracejit.numpy.invert is implemented for booleans only")
+
+
+def isnan(x, /):
+    x = as_operand(x)
+    if not dtypes.is_float(dtype_item(x)[0]):
+        return _full_bool(x, False)
+    return ew.isnan(x)
+
+
+def isfinite(x, /):
+    x = as_operand(x)
+    if not dtypes.is_float(dtype_item(x)[0]):
+        return _full_bool(x, True)
+    return ew.isfinite(x)
+
+
+def isinf(x, /):
+    return logical_and(logical_not(isfinite(x)), logical_not(isnan(x)))
+
+
+def _full_bool(x, value):
+    from ._creation import full_like
+    return full_like(x, value, dtype=bool)
+
+
+def power(x1, x2, /):
+    a, b = as_operand(x1), as_operand(x2)
+    dtype = ufunc_dtype(np.power, a, b)
+    exponent = b if not isinstance(b, np.ndarray) or b.ndim == 0 else None
+    if exponent is not None and not isinstance(exponent, Tracer):
+        e = np.asarray(exponent)
+        if e.ndim == 0 and float(e) == int(e) and abs(int(e)) <= 64 and e.dtype.kind != "b":
+            if not dtypes.is_float(dtype) and int(e) < 0:
+                raise ValueError("Integers to negative integer powers are not allowed.")
+            return ew.integer_pow(cast(a, dtype), int(e))
+    if not dtypes.is_float(dtype):
+        raise NotImplementedError("tracejit.numpy.power of integer arrays needs a concrete "
+                                  "integer exponent")
+    (a, b), _ = promote_args(a, b, dtype=dtype)
+    return ew.pow(a, b)
+
+
+def float_power(x1, x2, /):
+    return power(cast(as_operand(x1), np.float64), cast(as_operand(x2), np.float64))
+
+
+def fmax(x1, x2, /):
+    """Maximum that ignores NaNs (returns the other operand)."""
+    a, b = as_operand(x1), as_operand(x2)
+    (a, b), _ = promote_args(a, b, dtype=ufunc_dtype(np.fmax, a, b))
+    if not dtypes.is_float(dtype_item(a)[0]):
+        return ew.max_(a, b)
+    return st.select(ew.isnan(b), a, st.select(ew.isnan(a), b, ew.max_(a, b)))
+
+
+def fmin(x1, x2, /):
+    a, b = as_operand(x1), as_operand(x2)
+    (a, b), _ = promote_args(a, b, dtype=ufunc_dtype(np.fmin, a, b))
+    if not dtypes.is_float(dtype_item(a)[0]):
+        return ew.min_(a, b)
+    return st.select(ew.isnan(b), a, st.select(ew.isnan(a), b, ew.min_(a, b)))
+
+
+def logaddexp(x1, x2, /):
+    """log(exp(a) + exp(b)) without overflow: max(a, b) + log1p(exp(-|a - b|))."""
+    a, b = as_operand(x1), as_operand(x2)
+    (a, b), _ = promote_args(a, b, dtype=ufunc_dtype(np.logaddexp, a, b))
+    hi = ew.max_(a, b)
+    delta = ew.sub(a, b)
+    tail = ew.add(hi, ew.log1p(ew.exp(ew.neg(ew.abs_(delta)))))
+    # Equal infinities make the difference NaN; a + b is then the answer.
+    return st.select(ew.isnan(delta), ew.add(a, b), tail)
+
+
+def logaddexp2(x1, x2, /):
+    ln2 = np.log(2.0)
+    return divide(logaddexp(multiply(x1, ln2), multiply(x2, ln2)), ln2)
+
+
+def sinc(x, /):
+    x = as_operand(x)
+    y = multiply(x, np.pi)
+    safe = where(equal(y, 0), 1.0, y)
+    return where(equal(y, 0), 1.0, divide(sin(safe), safe))
+
+
+def deg2rad(x, /):
+    return multiply(x, np.pi / 180.0)
+
+
+def rad2deg(x, /):
+    return multiply(x, 180.0 / np.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def clip(a, a_min=None, a_max=None, out=None, **kwargs):
+    """NumPy's clip: minimum(maximum(a, a_min), a_max)."""
+    if out is not None:
+        raise NotImplementedError("tracejit.numpy.clip does not support out=")
+    a_min = kwargs.pop("min", a_min)
+    a_max = kwargs.pop("max", a_max)
+    if kwargs:
+        raise TypeError(f"clip() got unexpected keyword arguments {sorted(kwargs)}")
+    if a_min is None and a_max is None:
+        raise ValueError("One of max or min must be given")
+    result = as_operand(a)
+    if a_min is not None:
+        result = maximum(result, a_min)
+    if a_max is not None:
+        result = minimum(result, a_max)
+    return result
+
+
+def where(condition, x=None, y=None, /):
+    """Elementwise choice. The one-argument form has a data-dependent shape."""
+    if x is None and y is None:
+        from ._indexing import nonzero
+        return nonzero(condition)
+    if x is None or y is None:
+        raise ValueError("either both or neither of x and y should be given")
+    c = _truth(condition)
+    (x, y), _ = promote_args(x, y)
+    (c, x, y), _ = _broadcast3(c, x, y)
+    return st.select(c, x, y)
+
+
+def _broadcast3(c, x, y):
+    from ._base import broadcast_shapes, broadcast_to, ndim, shape
+    out_shape = broadcast_shapes(shape(c), shape(x), shape(y))
+    return [v if ndim(v) == 0 else broadcast_to(v, out_shape) for v in (c, x, y)], out_shape
+
+
+def signbit(x, /):
+    x = as_operand(x)
+    return less(cast(x, ufunc_dtype(np.sign, x)), 0) if not isinstance(x, np.ndarray) \
+        else np.signbit(x)
+
+
+def copysign(x1, x2, /):
+    return multiply(absolute(x1), where(signbit(x2), -1.0, 1.0))
+
+
+def heaviside(x1, x2, /):
+    return where(less(x1, 0), 0.0, where(equal(x1, 0), x2, 1.0))
+
+
+def conjugate(x, /):
+    return as_operand(x)
+
+
+conj = conjugate
+
+
+def real(x, /):
+    return as_operand(x)
+

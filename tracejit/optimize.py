@@ -1,0 +1,204 @@
+"""IR -> IR clean-up passes: algebraic simplification, constant folding of scalar literals,
+common-subexpression elimination and dead-code elimination.
+
+`simplify_rules[prim](eqn, producers) -> atom | None` returns an existing atom that equals
+the equation's single output (e.g. `mul x 1.0 -> x`), or None; `producers` maps each variable
+defined so far to the equation that defines it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .core import Primitive, impl_rules
+from .ir import IR, Eqn, Literal, Var
+from .primitives import elementwise as ew
+from .primitives import structural as st
+
+simplify_rules: dict[Primitive, Callable] = {}
+
+
+def _is_literal(a, value) -> bool:
+    return isinstance(a, Literal) and a.value == value
+
+
+def _is_filled(a, value, producers) -> bool:
+    """A literal, or a recorded broadcast of a literal, equal to `value` everywhere."""
+    if _is_literal(a, value):
+        return True
+    producer = producers.get(a) if isinstance(a, Var) else None
+    return (producer is not None and producer.prim is st.broadcast_in_dim_p
+            and _is_literal(producer.inputs[0], value))
+
+
+def _same_type(a, eqn: Eqn) -> bool:
+    return a.aval == eqn.outs[0].aval
+
+
+def _simplify_add(eqn, producers):
+    x, y = eqn.inputs
+    if _is_filled(y, 0, producers) and _same_type(x, eqn):
+        return x
+    if _is_filled(x, 0, producers) and _same_type(y, eqn):
+        return y
+    return None
+
+
+def _simplify_sub(eqn, producers):
+    x, y = eqn.inputs
+    if _is_filled(y, 0, producers) and _same_type(x, eqn):
+        return x
+    return None
+
+
+def _simplify_mul(eqn, producers):
+    x, y = eqn.inputs
+    if _is_filled(y, 1, producers) and _same_type(x, eqn):
+        return x
+    if _is_filled(x, 1, producers) and _same_type(y, eqn):
+        return y
+    return None
+
+
+def _simplify_div(eqn, producers):
+    x, y = eqn.inputs
+    if _is_filled(y, 1, producers) and _same_type(x, eqn):
+        return x
+    return None
+
+
+def _simplify_neg(eqn, producers):
+    (x,) = eqn.inputs
+    producer = producers.get(x) if isinstance(x, Var) else None
+    if producer is not None and producer.prim is ew.neg_p:
+        return producer.inputs[0]
+    return None
+
+
+def _identity_if_same_type(eqn, producers):
+    x = eqn.inputs[0]
+    return x if _same_type(x, eqn) else None
+
+
+simplify_rules[ew.add_p] = _simplify_add
+simplify_rules[ew.sub_p] = _simplify_sub
+simplify_rules[ew.mul_p] = _simplify_mul
+simplify_rules[ew.div_p] = _simplify_div
+simplify_rules[ew.neg_p] = _simplify_neg
+for _p in (st.convert_p, st.reshape_p, st.broadcast_in_dim_p):
+    simplify_rules[_p] = _identity_if_same_type
+
+
+def _scalar_operands(eqn: Eqn, producers) -> Eqn:
+    """Elementwise operands that are broadcasts of a 0-d value use the value itself
+    (elementwise primitives broadcast 0-d operands implicitly), when another operand
+    already has the output's shape."""
+    out_shape = eqn.outs[0].aval.shape
+    if out_shape == () or not any(a.aval.shape == out_shape for a in eqn.inputs):
+        return eqn
+    inputs = []
+    for a in eqn.inputs:
+        producer = producers.get(a) if isinstance(a, Var) else None
+        if (producer is not None and producer.prim is st.broadcast_in_dim_p
+                and producer.inputs[0].aval.shape == ()):
+            a = producer.inputs[0]
+        inputs.append(a)
+    if sum(a.aval.shape == out_shape for a in inputs) == 0:
+        return eqn
+    return Eqn(eqn.prim, inputs, eqn.outs, eqn.params, eqn.source)
+
+
+_IMPLICIT_SCALARS = set(ew.elementwise_table) | {st.select_p}
+
+
+def _fold_literals(eqn: Eqn):
+    """Evaluate an equation whose inputs are all scalar literals."""
+    if eqn.prim.multiple_results or not eqn.inputs or eqn.outs[0].aval.shape != ():
+        return None
+    if not all(isinstance(a, Literal) for a in eqn.inputs):
+        return None
+    value = impl_rules[eqn.prim](*[a.value for a in eqn.inputs], **eqn.params)
+    return Literal(np.asarray(value, eqn.outs[0].aval.dtype)[()], eqn.outs[0].aval)
+
+
+def _param_key(value):
+    if isinstance(value, IR):
+        return ("ir", id(value))
+    if isinstance(value, (list, tuple)):
+        return tuple(_param_key(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return ("array", id(value))
+    return value
+
+
+def _atom_key(a):
+    if isinstance(a, Literal):
+        return ("lit", a.aval.dtype.str, a.value.item())
+    return id(a)
+
+
+def simplify_and_cse(ir: IR) -> IR:
+    """One forward sweep: substitute, fold, simplify, and reuse identical equations."""
+    subst: dict[Var, object] = {}
+    seen: dict[tuple, list] = {}
+    eqns: list[Eqn] = []
+    producers: dict[Var, Eqn] = {}
+
+    def read(a):
+        while isinstance(a, Var) and a in subst:
+            a = subst[a]
+        return a
+
+    for eqn in ir.eqns:
+        new = Eqn(eqn.prim, [read(a) for a in eqn.inputs], eqn.outs, eqn.params, eqn.source)
+        if eqn.prim in _IMPLICIT_SCALARS:
+            new = _scalar_operands(new, producers)
+        if not eqn.prim.multiple_results:
+            replacement = _fold_literals(new)
+            if replacement is None and eqn.prim in simplify_rules:
+                replacement = simplify_rules[eqn.prim](new, producers)
+            if replacement is not None:
+                subst[eqn.outs[0]] = replacement
+                continue
+        key = (eqn.prim, tuple(_atom_key(a) for a in new.inputs),
+               tuple(sorted((k, _param_key(v)) for k, v in eqn.params.items())))
+        try:
+            previous = seen.get(key)
+        except TypeError:  # unhashable params: skip CSE for this equation
+            previous, key = None, None
+        if previous is not None:
+            for v, p in zip(eqn.outs, previous):
+                subst[v] = p
+            continue
+        if key is not None:
+            seen[key] = eqn.outs
+        for v in eqn.outs:
+            producers[v] = new
+        eqns.append(new)
+    return IR(list(ir.invars), list(ir.constvars), list(ir.constvals), eqns,
+              [read(a) for a in ir.outs], ir.name, dict(ir.extra))
+
+
+def dce(ir: IR) -> IR:
+    """Drop equations and constants whose outputs nothing uses (every primitive is pure)."""
+    live: set[Var] = {a for a in ir.outs if isinstance(a, Var)}
+    kept: list[Eqn] = []
+    for eqn in reversed(ir.eqns):
+        if any(v in live for v in eqn.outs):
+            kept.append(eqn)
+            live.update(a for a in eqn.inputs if isinstance(a, Var))
+    kept.reverse()
+    consts = [(v, c) for v, c in zip(ir.constvars, ir.constvals) if v in live]
+    return IR(list(ir.invars), [v for v, _ in consts], [c for _, c in consts], kept,
+              list(ir.outs), ir.name, dict(ir.extra))
+
+
+def optimize(ir: IR) -> IR:
+    """Simplify, CSE and DCE until nothing changes."""
+    while True:
+        before = len(ir.eqns)
+        ir = dce(simplify_and_cse(ir))
+        if len(ir.eqns) == before:
+            return ir
