@@ -73,7 +73,7 @@ def aval_of(x) -> ShapedArray:
     if isinstance(x, complex):
         raise TypeError("tracejit does not support complex values")
     arr = np.asarray(x)
-    if arr.dtype == object:
+    if arr.dtype == object or isinstance(x, (str, bytes)):
         raise TypeError(f"tracejit cannot trace a value of type {type(x).__name__}: expected an "
                         "array, a NumPy scalar or a Python number")
     return ShapedArray(arr.shape, dtypes.check_supported(arr.dtype))
@@ -155,6 +155,17 @@ def _names():
     for n in itertools.count(1):
         for combo in itertools.product(letters, repeat=n):
             yield "".join(combo)
+
+
+def var_names(ir: IR) -> dict:
+    """The names the printer gives `ir`'s variables: inputs, constants, then equation
+    outputs, in order (a, b, ..., z, aa, ab, ...)."""
+    fresh = _names()
+    names = {}
+    for v in ir.invars + ir.constvars + [v for e in ir.eqns for v in e.outs]:
+        if v not in names:
+            names[v] = next(fresh)
+    return names
 
 
 def format_literal(lit: Literal) -> str:

@@ -1,0 +1,600 @@
+"""Code generation: loop plan -> the source of one Python module of explicit Numba loops.
+
+A printer, not an optimizer: every decision was made by the planner. The module imports only
+`math`, `numpy` and `numba`; `run(*inputs)` returns the flat outputs, so it can be saved and
+used without tracejit. Loops use the IR's variable names and are commented with the
+equations they compute.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+from contextlib import contextmanager
+
+import numpy as np
+
+from .. import dtypes
+from ..ir import Eqn, Literal, Var
+from ..primitives import elementwise as ew
+from ..primitives import indexing as ix
+from ..primitives import linalg as la
+from ..primitives import reductions as rd
+from ..primitives import structural as st
+from .index import ELEMENTWISE_LIKE, input_reads
+from .plan import CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
+
+_RESERVED = {"np", "math", "numba", "run", "kernel", "range", "min", "max", "abs", "float",
+             "int", "bool", "len", "print", "sum", "True", "False", "None"}
+
+
+def _safe(name: str) -> str:
+    return name + "_" if keyword.iskeyword(name) or name in _RESERVED else name
+
+
+def literal(value, dtype) -> str:
+    """A scalar constant typed for Numba (float32 constants stay float32)."""
+    dtype = np.dtype(dtype)
+    if dtypes.is_bool(dtype):
+        return "True" if bool(value) else "False"
+    if dtypes.is_float(dtype):
+        v = float(value)
+        if math.isnan(v):
+            text = "math.nan"
+        elif math.isinf(v):
+            text = "math.inf" if v > 0 else "-math.inf"
+        else:
+            text = repr(v)
+        return text if dtype == dtypes.float64 else f"np.{dtype.name}({text})"
+    return str(int(value)) if dtype == dtypes.int64 else f"np.{dtype.name}({int(value)})"
+
+
+def cast(expr: str, dtype) -> str:
+    dtype = np.dtype(dtype)
+    if dtypes.is_bool(dtype):
+        return f"({expr} != 0)"
+    return f"np.{dtype.name}({expr})"
+
+
+_REDUCE_INIT = {
+    rd.reduce_sum_p: lambda d: literal(0, d),
+    rd.reduce_prod_p: lambda d: literal(1, d),
+    rd.reduce_max_p: lambda d: literal(-np.inf, d) if dtypes.is_float(d) else (
+        "False" if dtypes.is_bool(d) else literal(np.iinfo(d).min, d)),
+    rd.reduce_min_p: lambda d: literal(np.inf, d) if dtypes.is_float(d) else (
+        "True" if dtypes.is_bool(d) else literal(np.iinfo(d).max, d)),
+}
+
+
+def _combine(prim, acc: str, v: str, dtype) -> str:
+    if prim is rd.reduce_sum_p:
+        return f"{acc} + {v}"
+    if prim is rd.reduce_prod_p:
+        return f"{acc} * {v}"
+    if dtypes.is_bool(dtype):
+        return f"{acc} | {v}" if prim is rd.reduce_max_p else f"{acc} & {v}"
+    return f"np.maximum({acc}, {v})" if prim is rd.reduce_max_p else f"np.minimum({acc}, {v})"
+
+
+class Writer:
+    """Accumulates indented lines; `scope()` opens a block with its own memo of values."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.depth = 1
+        self.memo: list[dict] = [{}]
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    @contextmanager
+    def block(self, header: str):
+        self.line(header)
+        self.depth += 1
+        self.memo.append({})
+        try:
+            yield
+        finally:
+            self.memo.pop()
+            self.depth -= 1
+
+    def lookup(self, key):
+        for scope in reversed(self.memo):
+            if key in scope:
+                return scope[key]
+        return None
+
+    def remember(self, key, name) -> None:
+        self.memo[-1][key] = name
+
+
+class ModuleWriter:
+    def __init__(self, plan: Plan, fastmath, parallel: bool = False):
+        self.plan = plan
+        self.ir = plan.ir
+        self.names = {v: _safe(n) for v, n in plan.names.items()}
+        self.producer = {v: e for e in self.ir.eqns for v in e.outs}
+        self.values: dict[Var, tuple] = {}  # var -> ("array" | "scalar", name)
+        self.local_count: dict[str, int] = {}
+        self.uses = self._count_uses()
+        self.fastmath = fastmath
+        self.w = Writer()
+
+    def _count_uses(self) -> dict:
+        uses: dict = {}
+        for e in self.ir.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    uses[a] = uses.get(a, 0) + 1
+        for a in self.ir.outs:
+            if isinstance(a, Var):
+                uses[a] = uses.get(a, 0) + 1
+        return uses
+
+    # -- names ----------------------------------------------------------------------------
+    def name(self, v: Var) -> str:
+        return self.names[v]
+
+    def fresh(self, base: str) -> str:
+        k = self.local_count.get(base, 0)
+        self.local_count[base] = k + 1
+        return f"{base}_{k}"
+
+    # -- expressions ----------------------------------------------------------------------
+    def read(self, atom, idx: list) -> str:
+        """An expression for element `idx` of `atom`, emitting local assignments as needed."""
+        if isinstance(atom, Literal):
+            return literal(atom.value, atom.aval.dtype)
+        idx = list(idx) if atom.aval.shape else []
+        key = (atom, tuple(idx))
+        hit = self.w.lookup(key)
+        if hit is not None:
+            return hit
+        if atom in self.values:
+            kind, name = self.values[atom]
+            if kind == "array" and atom.aval.shape:
+                return f"{name}[{', '.join(map(str, idx))}]"
+            return name
+        eqn = self.producer[atom]
+        expr = self.inline(eqn, idx)
+        if expr.isidentifier() or _is_simple(expr):
+            return expr
+        local = self.fresh(self.name(atom))
+        self.w.line(f"{local} = {expr}")
+        self.w.remember(key, local)
+        return local
+
+    def inline(self, eqn: Eqn, idx: list) -> str:
+        prim = eqn.prim
+        if prim is st.iota_p:
+            i = idx[eqn.params["dimension"]]
+            return cast(str(i), eqn.params["dtype"]) if eqn.params["dtype"] != dtypes.int64 \
+                else str(i)
+        if prim is ix.gather_p:
+            return self.gather(eqn, idx)
+        branches = input_reads(eqn, idx)
+        if len(branches) == 1 and branches[0].cond is None:
+            args = {pos: self.read(eqn.inputs[pos], sub)
+                    for pos, sub in branches[0].reads.items()}
+            if prim in ELEMENTWISE_LIKE:
+                return self.elementwise(eqn, [args[k] for k in range(len(eqn.inputs))])
+            (value,) = args.values()
+            return value
+        # Guarded reads (pad, concatenate): an if/elif chain assigning one local.
+        local = self.fresh(self.name(eqn.outs[0]))
+        for k, branch in enumerate(branches):
+            if branch.cond is None:
+                header = "else:" if k else "if True:"
+            else:
+                header = f"{'if' if k == 0 else 'elif'} {branch.cond}:"
+            with self.w.block(header):
+                (pos, sub), = branch.reads.items()
+                self.w.line(f"{local} = {self.read(eqn.inputs[pos], sub)}")
+        return local
+
+    def gather(self, eqn: Eqn, idx: list) -> str:
+        operand, indices = eqn.inputs
+        nb = indices.aval.ndim - 1
+        k = indices.aval.shape[-1]
+        coords = []
+        for j in range(k):
+            c = self.read(indices, list(idx[:nb]) + [j])
+            n = operand.aval.shape[j]
+            coords.append(f"min(max({c}, 0), {n - 1})")
+        rest = list(idx[nb:])
+        kind, name = self.values[operand]
+        return f"{name}[{', '.join(coords + [str(i) for i in rest])}]"
+
+    def elementwise(self, eqn: Eqn, args: list) -> str:
+        prim = eqn.prim
+        dtype = eqn.outs[0].aval.dtype
+        if prim is st.select_p:
+            return f"({args[1]} if {args[0]} else {args[2]})"
+        if prim is st.convert_p:
+            return cast(args[0], eqn.params["new_dtype"])
+        if prim is st.stop_gradient_p:
+            return args[0]
+        if prim is ew.integer_pow_p:
+            return _integer_pow(args[0], eqn.params["y"], dtype)
+        row = ew.elementwise_table[prim]
+        in_dtype = eqn.inputs[0].aval.dtype
+        return row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+
+    # -- kernels --------------------------------------------------------------------------
+    def alloc(self, v: Var) -> None:
+        name = self.name(v)
+        self.w.line(f"{name} = np.empty({tuple(v.aval.shape)}, dtype=np.{v.aval.dtype.name})")
+        self.values[v] = ("array", name)
+
+    def comment_kernel(self, title: str, comps: list) -> None:
+        self.w.line(f"# {title}")
+        shown = []
+        for comp in comps:
+            for e in _cone(comp, self.producer, self.plan.materialized,
+                           set(self.ir.invars) | set(self.ir.constvars)) + [comp.eqn]:
+                if e not in shown:
+                    shown.append(e)
+        for e in shown:
+            text = " ".join(self.plan.names.get(a, repr(a)) if isinstance(a, Var) else repr(a)
+                            for a in e.inputs)
+            params = ""
+            if e.params and e.prim not in ELEMENTWISE_LIKE:
+                params = "[" + ", ".join(f"{k}={v}" for k, v in e.params.items()) + "]"
+            self.w.line(f"#   {self.plan.names[e.outs[0]]}: {e.outs[0].aval} = "
+                        f"{e.prim.name}{params} {text}")
+
+    def loop_kernel(self, k: int, kernel: LoopKernel) -> None:
+        comps = [c for s in kernel.stages for c in s.items]
+        where = f"loop over {kernel.outer}" if kernel.outer else "straight-line"
+        self.comment_kernel(f"kernel {k}: {where}", comps)
+        stored = self.plan.stored
+        # Arrays written by this kernel, and accumulators, exist before its loops.
+        for comp in comps:
+            v = comp.var
+            if comp.mode == "write" and v.aval.shape:
+                self.alloc(v)
+            elif comp.mode == "accumulate":
+                init = _REDUCE_INIT[comp.eqn.prim](v.aval.dtype)
+                if v.aval.shape:
+                    self.alloc(v)
+                    self.fill(v, init)
+                else:
+                    self.w.line(f"{self.name(v)} = {init}")
+                    self.values[v] = ("scalar", self.name(v))
+            elif comp.mode == "row" and v in stored and kernel.outer:
+                self.alloc(v)
+        outer_vars = [f"i{d}" for d in range(len(kernel.outer))]
+        self.open_loops(outer_vars, kernel.outer)
+        row_locals = []
+        for stage in kernel.stages:
+            idx = _loop_vars(kernel.outer, stage.inner)
+            inner_vars = idx[len(outer_vars):]
+            for comp in stage.items:
+                if comp.mode == "row":
+                    acc = self.name(comp.var) if not kernel.outer else \
+                        self.fresh(self.name(comp.var))
+                    self.w.line(f"{acc} = {_REDUCE_INIT[comp.eqn.prim](comp.var.aval.dtype)}")
+                    comp_acc = acc
+                    row_locals.append((comp, comp_acc))
+            self.open_loops(inner_vars, stage.inner)
+            for comp in stage.items:
+                v = comp.var
+                if comp.mode == "write":
+                    value = self.inline(comp.eqn, idx)
+                    if v.aval.shape:
+                        self.w.line(f"{self.name(v)}[{', '.join(idx)}] = {value}")
+                    else:
+                        self.w.line(f"{self.name(v)} = {value}")
+                        self.values[v] = ("scalar", self.name(v))
+                    self.w.remember((v, tuple(idx)), f"{self.name(v)}[{', '.join(idx)}]"
+                                    if v.aval.shape else self.name(v))
+                else:
+                    value = self.read(comp.eqn.inputs[0], idx)
+                    dtype = v.aval.dtype
+                    if comp.mode == "row":
+                        acc = next(a for c, a in row_locals if c is comp)
+                        self.w.line(f"{acc} = {_combine(comp.eqn.prim, acc, value, dtype)}")
+                    else:
+                        axes = comp.eqn.params["axes"]
+                        kept = [i for d, i in enumerate(idx) if d not in axes]
+                        target = f"{self.name(v)}[{', '.join(kept)}]" if kept else \
+                            self.name(v)
+                        self.w.line(f"{target} = {_combine(comp.eqn.prim, target, value, dtype)}")
+            self.close_loops(inner_vars)
+            for comp in stage.items:
+                if comp.mode == "row":
+                    acc = next(a for c, a in row_locals if c is comp)
+                    if kernel.outer:
+                        self.w.remember((comp.var, tuple(outer_vars)), acc)
+                        if comp.var in stored:
+                            self.w.line(f"{self.name(comp.var)}[{', '.join(outer_vars)}] = {acc}")
+                    else:
+                        self.values[comp.var] = ("scalar", acc)
+        self.close_loops(outer_vars)
+
+    def open_loops(self, loop_vars, shape) -> None:
+        for var, n in zip(loop_vars, shape):
+            self.w.line(f"for {var} in range({n}):")
+            self.w.depth += 1
+            self.w.memo.append({})
+
+    def close_loops(self, loop_vars) -> None:
+        for _ in loop_vars:
+            self.w.memo.pop()
+            self.w.depth -= 1
+
+    def fill(self, v: Var, value: str) -> None:
+        vars_ = [f"i{d}" for d in range(v.aval.ndim)]
+        self.open_loops(vars_, v.aval.shape)
+        self.w.line(f"{self.name(v)}[{', '.join(vars_)}] = {value}")
+        self.close_loops(vars_)
+
+    def call_kernel(self, k: int, kernel: CallKernel) -> None:
+        comp = kernel.comp
+        self.comment_kernel(f"kernel {k}: {comp.eqn.prim.name}", [comp])
+        prim = comp.eqn.prim
+        if prim is la.dot_general_p:
+            self.dot(comp)
+        elif prim is ix.scatter_add_p:
+            self.scatter_add(comp)
+        elif prim in (rd.cumsum_p, rd.cumprod_p, rd.cumlinrec_p):
+            self.cumulative(comp)
+        else:
+            self.arg_reduce(comp)
+
+    def array_of(self, atom) -> str:
+        if isinstance(atom, Literal):
+            return literal(atom.value, atom.aval.dtype)
+        return self.values[atom][1]
+
+    def dot(self, comp: Computation) -> None:
+        eqn = comp.eqn
+        lhs, rhs = eqn.inputs
+        (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+        out = comp.var
+        name = self.name(out)
+        a, b = self.array_of(lhs), self.array_of(rhs)
+        sa, sb = lhs.aval.shape, rhs.aval.shape
+        lf = [d for d in range(len(sa)) if d not in lc and d not in lb]
+        rf = [d for d in range(len(sb)) if d not in rc and d not in rb]
+        size = lambda dims, s: int(np.prod([s[d] for d in dims], dtype=np.int64))  # noqa: E731
+        m, kk, n = size(lf, sa), size(lc, sa), size(rf, sb)
+        nb = size(lb, sa)
+        if not dtypes.is_float(out.aval.dtype) or kk == 0:
+            return self.dot_loops(comp)
+        a2 = self.as_matrix(a, sa, list(lb) + lf + list(lc), (nb, m, kk) if lb else (m, kk))
+        b2 = self.as_matrix(b, sb, list(rb) + list(rc) + rf, (nb, kk, n) if lb else (kk, n))
+        if lb:
+            self.w.line(f"{name} = np.empty({(nb, m, n)}, dtype=np.{out.aval.dtype.name})")
+            with self.w.block(f"for i0 in range({nb}):"):
+                self.w.line(f"{name}[i0] = np.dot({a2}[i0], {b2}[i0])")
+            self.w.line(f"{name} = {name}.reshape({tuple(out.aval.shape)})")
+        elif out.aval.shape == ():
+            self.w.line(f"{name} = np.dot({a2}.ravel(), {b2}.ravel())")
+            self.values[out] = ("scalar", name)
+            return
+        else:
+            va = f"{a2}[0]" if m == 1 and not lf else a2
+            self.w.line(f"{name} = np.dot({a2}, {b2}).reshape({tuple(out.aval.shape)})"
+                        if va == a2 else f"{name} = np.dot({va}, {b2})")
+        self.values[out] = ("array", name)
+
+    def as_matrix(self, name: str, shape, perm, target) -> str:
+        """`name` permuted by `perm` and reshaped to `target`, as cheaply as possible."""
+        if list(perm) == list(range(len(shape))):
+            if tuple(shape) == tuple(target):
+                return name
+            return f"{name}.reshape({tuple(target)})"
+        if len(shape) == 2 and list(perm) == [1, 0] and len(target) == 2:
+            return f"{name}.T"
+        return f"np.ascontiguousarray({name}.transpose({tuple(perm)})).reshape({tuple(target)})"
+
+    def dot_loops(self, comp: Computation) -> None:
+        """Plain loops for integer products and empty contractions."""
+        eqn = comp.eqn
+        lhs, rhs = eqn.inputs
+        (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+        out = comp.var
+        sa, sb = lhs.aval.shape, rhs.aval.shape
+        lf = [d for d in range(len(sa)) if d not in lc and d not in lb]
+        rf = [d for d in range(len(sb)) if d not in rc and d not in rb]
+        name = self.name(out)
+        acc = self.fresh(name)
+        ov = [f"i{d}" for d in range(out.aval.ndim)]
+        cv = [f"j{d}" for d in range(len(lc))]
+        if out.aval.shape:
+            self.alloc(out)
+        self.open_loops(ov, out.aval.shape)
+        self.w.line(f"{acc} = {literal(0, out.aval.dtype)}")
+        self.open_loops(cv, [sa[d] for d in lc])
+        ia, ib = [None] * len(sa), [None] * len(sb)
+        pos = 0
+        for d_l, d_r in zip(lb, rb):
+            ia[d_l] = ib[d_r] = ov[pos]
+            pos += 1
+        for d in lf:
+            ia[d] = ov[pos]
+            pos += 1
+        for d in rf:
+            ib[d] = ov[pos]
+            pos += 1
+        for k, (d_l, d_r) in enumerate(zip(lc, rc)):
+            ia[d_l] = ib[d_r] = cv[k]
+        self.w.line(f"{acc} = {acc} + {self.read(lhs, ia)} * {self.read(rhs, ib)}")
+        self.close_loops(cv)
+        if out.aval.shape:
+            self.w.line(f"{name}[{', '.join(ov)}] = {acc}")
+        else:
+            self.w.line(f"{name} = {acc}")
+        self.close_loops(ov)
+        self.values[out] = ("array" if out.aval.shape else "scalar", name)
+
+    def scatter_add(self, comp: Computation) -> None:
+        operand, indices, updates = comp.eqn.inputs
+        out = comp.var
+        name = self.name(out)
+        reuse = (isinstance(operand, Var) and operand in self.values
+                 and self.values[operand][0] == "array" and self.uses.get(operand) == 1
+                 and operand not in self.ir.outs and operand in self.plan.materialized)
+        if reuse:  # accumulate in place: the operand has no other reader
+            self.w.line(f"{name} = {self.values[operand][1]}")
+            self.values[out] = ("array", name)
+        else:
+            self.alloc(out)
+            ov = [f"i{d}" for d in range(out.aval.ndim)]
+            self.open_loops(ov, out.aval.shape)
+            self.w.line(f"{name}[{', '.join(ov)}] = {self.read(operand, ov)}")
+            self.close_loops(ov)
+        nb = indices.aval.ndim - 1
+        k = indices.aval.shape[-1]
+        uv = [f"i{d}" for d in range(updates.aval.ndim)]
+        self.open_loops(uv, updates.aval.shape)
+        coords = []
+        for j in range(k):
+            c = self.read(indices, uv[:nb] + [j])
+            coords.append(f"min(max({c}, 0), {out.aval.shape[j] - 1})")
+        target = f"{name}[{', '.join(coords + uv[nb:])}]"
+        self.w.line(f"{target} += {self.read(updates, uv)}")
+        self.close_loops(uv)
+
+    def cumulative(self, comp: Computation) -> None:
+        eqn = comp.eqn
+        out = comp.var
+        name = self.name(out)
+        axis, reverse = eqn.params["axis"], eqn.params["reverse"]
+        shape = out.aval.shape
+        self.alloc(out)
+        others = [d for d in range(len(shape)) if d != axis]
+        ov = {d: f"i{d}" for d in others}
+        self.open_loops([ov[d] for d in others], [shape[d] for d in others])
+        carry = self.fresh(name)
+        self.w.line(f"{carry} = {literal(1 if eqn.prim is rd.cumprod_p else 0, out.aval.dtype)}")
+        n = shape[axis]
+        rng = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
+        with self.w.block(f"for k in {rng}:"):
+            idx = [ov.get(d, "k") for d in range(len(shape))]
+            if eqn.prim is rd.cumsum_p:
+                self.w.line(f"{carry} = {carry} + {self.read(eqn.inputs[0], idx)}")
+            elif eqn.prim is rd.cumprod_p:
+                self.w.line(f"{carry} = {carry} * {self.read(eqn.inputs[0], idx)}")
+            else:
+                a, b = self.read(eqn.inputs[0], idx), self.read(eqn.inputs[1], idx)
+                self.w.line(f"{carry} = {a} * {carry} + {b}")
+            self.w.line(f"{name}[{', '.join(idx)}] = {carry}")
+        self.close_loops([ov[d] for d in others])
+
+    def arg_reduce(self, comp: Computation) -> None:
+        eqn = comp.eqn
+        out = comp.var
+        name = self.name(out)
+        axis = eqn.params["axis"]
+        x = eqn.inputs[0]
+        shape = x.aval.shape
+        better = ">" if eqn.prim is rd.argmax_p else "<"
+        if out.aval.shape:
+            self.alloc(out)
+        kept = [d for d in range(len(shape)) if d != axis]
+        kv = {d: f"i{d}" for d in kept}
+        self.open_loops([kv[d] for d in kept], [shape[d] for d in kept])
+        best, best_i = self.fresh(name), self.fresh(name)
+        self.w.line(f"{best} = {self.read(x, [kv.get(d, 0) for d in range(len(shape))])}")
+        self.w.line(f"{best_i} = 0")
+        with self.w.block(f"for k in range(1, {shape[axis]}):"):
+            v = self.read(x, [kv.get(d, "k") for d in range(len(shape))])
+            # The first NaN wins, as in NumPy.
+            with self.w.block(f"if ({v} {better} {best}) or ({v} != {v} and {best} == {best}):"):
+                self.w.line(f"{best} = {v}")
+                self.w.line(f"{best_i} = k")
+        target = f"{name}[{', '.join(kv[d] for d in kept)}]" if kept else name
+        self.w.line(f"{target} = {cast(best_i, out.aval.dtype)}")
+        self.close_loops([kv[d] for d in kept])
+        if not out.aval.shape:
+            self.values[out] = ("scalar", name)
+        else:
+            self.values[out] = ("array", name)
+
+    # -- the module -----------------------------------------------------------------------
+    def function_body(self) -> tuple[list[str], list[str]]:
+        ir = self.ir
+        params = []
+        for v in ir.invars:
+            params.append(self.name(v))
+            self.values[v] = ("array" if v.aval.shape else "scalar", self.name(v))
+        const_params = []
+        for v in ir.constvars:
+            const_params.append(self.name(v))
+            self.values[v] = ("array", self.name(v))
+        for k, kernel in enumerate(self.plan.kernels):
+            if isinstance(kernel, CallKernel):
+                self.call_kernel(k, kernel)
+            else:
+                self.loop_kernel(k, kernel)
+        outs = []
+        for a in ir.outs:
+            if isinstance(a, Literal):
+                outs.append(literal(a.value, a.aval.dtype))
+            else:
+                outs.append(self.values[a][1])
+        ret = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ("," if len(outs) == 1
+                                                                      else "") + ")"
+        self.w.line(f"return {ret}" if outs else "return ()")
+        return params, const_params
+
+
+def _is_simple(expr: str) -> bool:
+    """Array reads and constants need no local of their own."""
+    return ("(" not in expr and " " not in expr) or expr.startswith("np.float") and \
+        expr.count("(") == 1 and " " not in expr
+
+
+def _integer_pow(x: str, y: int, dtype) -> str:
+    if y == 0:
+        return literal(1, dtype)
+    if y < 0:
+        return f"({literal(1, dtype)} / {_integer_pow(x, -y, dtype)})"
+    if y <= 4:
+        return "(" + " * ".join([x] * y) + ")"
+    return f"({x} ** {y})"
+
+
+def _const_source(name: str, value: np.ndarray) -> str:
+    arr = np.asarray(value)
+    body = np.array2string(arr.ravel(), separator=", ", threshold=arr.size + 1,
+                           floatmode="unique", max_line_width=96)
+    return (f"{name} = np.array({body}, dtype=np.{arr.dtype.name})"
+            f".reshape({tuple(arr.shape)})")
+
+
+def generate(plan: Plan, fastmath=False) -> tuple[str, list]:
+    """Python source of the module for `plan`, and the constants `run` passes along."""
+    mw = ModuleWriter(plan, fastmath)
+    params, const_params = mw.function_body()
+    fm = repr(fastmath) if not isinstance(fastmath, (set, frozenset)) else \
+        "{" + ", ".join(repr(f) for f in sorted(fastmath)) + "}"
+    header = [
+        f'"""Generated by tracejit from IR `{plan.ir.name}`: explicit loops for Numba.',
+        "",
+        "Standalone: needs only numpy and numba. `run(*inputs)` returns the outputs.",
+        '"""',
+        "",
+        "import math",
+        "",
+        "import numba",
+        "import numpy as np",
+        "",
+    ]
+    big_consts = []
+    for v, val in zip(plan.ir.constvars, plan.ir.constvals):
+        header.append(_const_source(f"CONST_{mw.name(v)}", val))
+        big_consts.append(val)
+    if plan.ir.constvars:
+        header.append("")
+    header.append("")
+    header.append(f"@numba.njit(cache=True, error_model='numpy', fastmath={fm})")
+    header.append(f"def kernel({', '.join(params + const_params)}):")
+    lines = header + mw.w.lines
+    lines += ["", "", f"def run({', '.join(params)}):",
+              '    """Run the compiled program on its flat inputs."""']
+    call_args = ", ".join(params + [f"CONST_{c}" for c in const_params])
+    lines.append(f"    return kernel({call_args})")
+    return "\n".join(lines) + "\n", big_consts

@@ -1,0 +1,264 @@
+"""`jit`: trace once per signature, optimize, plan loops, generate Numba code, cache it.
+
+`jit(f)(*args)` looks the argument signature up in an in-memory table; a hit is one call of
+the compiled kernel. A miss traces `f`, optimizes the IR, plans loop kernels, generates a
+module, and loads it through the on-disk cache (`compiler.build`). Called on traced values
+(inside `grad`, another `jit`, ...), a jitted function is transparent: it records its IR
+into the enclosing trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from . import api
+from .core import Tracer, eval_ir
+from .ir import IR
+from .optimize import optimize
+from .tree_util import tree_flatten, tree_unflatten
+
+_disabled = [os.environ.get("TRACEJIT_DISABLE_JIT", "") not in ("", "0")]
+
+
+@contextlib.contextmanager
+def disable_jit():
+    """Run jitted functions with the NumPy interpreter inside this block."""
+    _disabled.append(True)
+    try:
+        yield
+    finally:
+        _disabled.pop()
+
+
+def _jit_disabled() -> bool:
+    return _disabled[-1]
+
+
+class Lowered:
+    """Every stage of one compiled program, printable: `.ir`, `.plan`, `.source`,
+    `.llvm()`, `.asm()`."""
+
+    def __init__(self, ir: IR, out_tree, fastmath, name: str):
+        from .compiler.codegen import generate
+        from .compiler.plan import make_plan
+        self.ir = ir
+        self.out_tree = out_tree
+        self.plan = make_plan(ir)
+        self.source, self.consts = generate(self.plan, fastmath)
+        self.name = name
+        self._module = None
+
+    @property
+    def module(self):
+        if self._module is None:
+            from .compiler.build import build
+            self._module = build(self.source)
+            _dump(self)
+        return self._module
+
+    @property
+    def path(self) -> str:
+        return self.module.__file__
+
+    def compile(self) -> Compiled:
+        return Compiled(self)
+
+    def llvm(self) -> str:
+        """The LLVM IR Numba produced (compiles first if needed)."""
+        self.compile()._ensure_compiled()
+        return "\n".join(self.module.kernel.inspect_llvm().values())
+
+    def asm(self) -> str:
+        """The machine code Numba produced (compiles first if needed)."""
+        self.compile()._ensure_compiled()
+        return "\n".join(self.module.kernel.inspect_asm().values())
+
+
+def _dump(low: Lowered) -> None:
+    directory = os.environ.get("TRACEJIT_DUMP_DIR")
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    stem = os.path.join(directory, f"{low.name}_{os.path.basename(low.module.__file__)[3:11]}")
+    for suffix, text in ((".ir.txt", str(low.ir)), (".plan.txt", str(low.plan)),
+                         (".py", low.source)):
+        with open(stem + suffix, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+class Compiled:
+    """A compiled program: flat inputs in, flat outputs out."""
+
+    def __init__(self, low: Lowered):
+        self.low = low
+        self.kernel = low.module.kernel
+        self.consts = tuple(low.consts)
+        self.in_avals = low.ir.in_avals
+        self.n_out = len(low.ir.outs)
+        self.out_avals = low.ir.out_avals
+        self._checked = False
+
+    def _convert_inputs(self, leaves):
+        out = []
+        for x, aval in zip(leaves, self.in_avals):
+            if aval.shape == ():
+                out.append(aval.dtype.type(x))
+            else:
+                a = np.asarray(x)
+                if a.dtype != aval.dtype:
+                    a = a.astype(aval.dtype)
+                out.append(np.ascontiguousarray(a))
+        return out
+
+    def _ensure_compiled(self, args=None):
+        if self._checked:
+            return
+        if args is None:
+            args = [np.zeros(a.shape, a.dtype) if a.shape else a.dtype.type(0)
+                    for a in self.in_avals]
+        self._call_checked(args)
+
+    def _call_checked(self, args):
+        try:
+            result = self.kernel(*args, *self.consts)
+        except Exception as e:
+            from numba.core.errors import NumbaError
+            if isinstance(e, NumbaError):
+                from .compiler.build import CompileError
+                raise CompileError(
+                    "Numba could not compile the code tracejit generated (a tracejit bug). "
+                    f"Generated module: {self.low.module.__file__}\n{type(e).__name__}: {e}"
+                ) from None
+            raise
+        self._checked = True
+        return result
+
+    def __call__(self, leaves: Sequence) -> list:
+        args = self._convert_inputs(leaves)
+        result = self.kernel(*args, *self.consts) if self._checked else \
+            self._call_checked(args)
+        outs = [result] if self.n_out == 1 else list(result)
+        return [o if isinstance(o, np.ndarray) else a.dtype.type(o)
+                for o, a in zip(outs, self.out_avals)]
+
+
+class Jitted:
+    """The callable `jit` returns."""
+
+    def __init__(self, fun: Callable, static_argnums=(), static_argnames=(),
+                 parallel=None, fastmath=False):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.static_argnums = tuple(static_argnums) if isinstance(
+            static_argnums, (tuple, list)) else (static_argnums,)
+        self.static_argnames = tuple(static_argnames) if isinstance(
+            static_argnames, (tuple, list)) else (static_argnames,)
+        self.parallel = parallel
+        self.fastmath = fastmath
+        self._compiled: dict = {}
+
+    def _split(self, args, kwargs):
+        statics = [i % len(args) for i in self.static_argnums if len(args)]
+        static_kw = {k: kwargs[k] for k in self.static_argnames if k in kwargs}
+        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in static_kw}
+        return statics, static_kw, dyn_kwargs
+
+    def _trace(self, args, kwargs):
+        statics, static_kw, dyn_kwargs = self._split(args, kwargs)
+        fun = self.fun
+        if static_kw:
+            fun = functools.partial(self.fun, **static_kw)
+            fun = api._stable_wrapper(self.fun, ("static_kw", _hashable(static_kw)), fun) \
+                if _hashable(static_kw) is not None else fun
+        return api.trace(fun, args, dyn_kwargs, statics)
+
+    def lower(self, *args, **kwargs) -> Lowered:
+        """All stages of the program compiled for these arguments (without running it)."""
+        traced, _ = self._trace(args, kwargs)
+        if traced.captured:
+            raise TypeError("lower() needs concrete arguments, not traced values")
+        return Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
+                       getattr(self.fun, "__name__", "f"))
+
+    def __call__(self, *args, **kwargs):
+        leaves, _ = tree_flatten((args, kwargs))
+        if _jit_disabled() or any(isinstance(x, Tracer) for x in leaves):
+            traced, dyn_leaves = self._trace(args, kwargs)
+            outs = eval_ir(optimize(traced.ir) if not traced.captured else traced.ir,
+                           list(dyn_leaves) + list(traced.captured))
+            return tree_unflatten(traced.out_tree, [api._as_output(o) for o in outs])
+        key = self._key(args, kwargs)
+        entry = self._compiled.get(key)
+        if entry is None:
+            traced, dyn_leaves = self._trace(args, kwargs)
+            low = Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
+                          _name(self.fun))
+            entry = (low.compile(), traced.out_tree)
+            self._compiled[key] = entry
+        else:
+            statics, static_kw, dyn_kwargs = self._split(args, kwargs)
+            dyn_args = [a for i, a in enumerate(args) if i not in statics]
+            dyn_leaves, _ = tree_flatten((dyn_args, dyn_kwargs))
+        compiled, out_tree = entry
+        return tree_unflatten(out_tree, compiled(dyn_leaves))
+
+    def _key(self, args, kwargs):
+        statics, static_kw, dyn_kwargs = self._split(args, kwargs)
+        dyn = [a for i, a in enumerate(args) if i not in statics]
+        leaves, tree = tree_flatten((dyn, dyn_kwargs))
+        sig = tuple(_leaf_signature(x) for x in leaves)
+        static_vals = tuple(args[i] for i in statics) + tuple(sorted(static_kw.items()))
+        key = (tree, sig, static_vals)
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(f"static arguments of {_name(self.fun)} must be hashable, got "
+                            f"{static_vals!r}") from None
+        return key
+
+
+def _leaf_signature(x):
+    if isinstance(x, np.ndarray):
+        return (x.shape, x.dtype.str)
+    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+        return type(x)
+    a = np.asarray(x)
+    if a.dtype == object or a.dtype.kind in "cUSV":
+        raise TypeError(f"jit does not support arguments of type {type(x).__name__} "
+                        f"(dtype {a.dtype}): pass float, integer or bool arrays, or mark the "
+                        "argument static")
+    return (a.shape, a.dtype.str)
+
+
+def _hashable(d: dict):
+    try:
+        items = tuple(sorted(d.items()))
+        hash(items)
+        return items
+    except TypeError:
+        return None
+
+
+def _name(fun) -> str:
+    name = getattr(fun, "__name__", "f")
+    return name if name.isidentifier() else "f"
+
+
+def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (), parallel=None, fastmath=False):
+    """Compile `fun` to Numba loops, once per signature of its arguments.
+
+    Works on any function of arrays, including `grad(f)`, `value_and_grad(f)`, `jvp`/`vjp`
+    wrappers and `hessian(f)`. `static_argnums`/`static_argnames` are hashed into the cache
+    key. `fastmath` is passed to Numba (e.g. `{'reassoc', 'contract'}`).
+    """
+    if fun is None:
+        return functools.partial(jit, static_argnums=static_argnums,
+                                 static_argnames=static_argnames, parallel=parallel,
+                                 fastmath=fastmath)
+    return Jitted(fun, static_argnums, static_argnames, parallel, fastmath)
