@@ -34,8 +34,9 @@ def _leaf_aval(x, what: str) -> ShapedArray:
     try:
         return aval_of(x)
     except TypeError as e:
-        raise TypeError(f"{what}: {e}. Non-array arguments must be marked static "
-                        "(static_argnums=...).") from None
+        hint = "" if what.startswith("output") else (
+            ". Non-array arguments must be marked static (static_argnums=...).")
+        raise TypeError(f"{what}: {e}{hint}") from None
 
 
 class Traced:
@@ -65,9 +66,11 @@ def _signature_key(in_tree, leaves, static) -> tuple:
     return (in_tree, avals, static)
 
 
-def _cached(fun, key, build):
-    """Memoize `build()` per (fun, key), unless building captured outer traced values."""
-    cache = _cache_for(fun)
+def _cached(fun, key, build, uncached: bool = False):
+    """Memoize `build()` per (fun, key), unless building captured outer traced values.
+    `uncached`: derived from a trace that captured values (its IR is not cached, so an
+    `id(ir)` key could be reused by a later, different IR)."""
+    cache = None if uncached else _cache_for(fun)
     try:
         if cache is not None and key in cache:
             return cache[key]
@@ -108,13 +111,20 @@ def _fun_name(fun) -> str:
 
 
 def trace(fun: Callable, args: Sequence, kwargs: dict | None = None,
-          static_argnums: Sequence[int] = ()) -> tuple[Traced, list]:
-    """Trace `fun(*args, **kwargs)` to an IR; returns it with the flat dynamic leaves
-    (the IR's inputs, before its captured ones)."""
+          static_argnums: Sequence[int] = (), static_kwargs: dict | None = None,
+          out_fn: Callable | None = None, tag=None) -> tuple[Traced, list]:
+    """Trace `fun(*args, **kwargs, **static_kwargs)` to an IR; returns it with the flat
+    dynamic leaves (the IR's inputs, before its captured ones).
+
+    `out_fn` post-processes the function's output (e.g. checks a `(loss, aux)` pair); `tag`
+    names it in the cache key, so the cache stays keyed by the user's own function.
+    """
     kwargs = kwargs or {}
+    static_kwargs = static_kwargs or {}
     dynamic, static_vals = _split_static(args, static_argnums)
     leaves, in_tree = tree_flatten((dynamic, kwargs))
-    key = ("trace",) + _signature_key(in_tree, leaves, static_vals)
+    static_key = static_vals + tuple(sorted(static_kwargs.items()))
+    key = ("trace", tag) + _signature_key(in_tree, leaves, static_key)
 
     def build():
         avals = [_leaf_aval(x, "argument").strip_weak() if not _is_weak_leaf(x)
@@ -123,7 +133,9 @@ def trace(fun: Callable, args: Sequence, kwargs: dict | None = None,
 
         def flat_fun(*flat_args):
             dyn, kw = tree_unflatten(in_tree, flat_args)
-            out = fun(*_merge_static(dyn, static_vals, len(args)), **kw)
+            out = fun(*_merge_static(dyn, static_vals, len(args)), **kw, **static_kwargs)
+            if out_fn is not None:
+                out = out_fn(out)
             out_leaves, out_tree = tree_flatten(out)
             out_tree_box.append(out_tree)
             for leaf in out_leaves:
@@ -190,7 +202,8 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
     nonzero = [has_tangent(a) for a in ir.in_avals[:len(leaves)]] + [False] * len(
         traced.captured)
     key = ("jvp", id(ir))
-    jir = _cached(fun, key, lambda: _JvpIR(*_jvp_and_opt(ir, nonzero)))
+    jir = _cached(fun, key, lambda: _JvpIR(*_jvp_and_opt(ir, nonzero)),
+                  uncached=bool(traced.captured))
     t_args = [_cast_tangent(t, a) for t, a, nz in zip(t_leaves, ir.in_avals, nonzero) if nz]
     outs = _run(jir.ir, list(leaves) + list(traced.captured) + t_args)
     n = len(ir.outs)
@@ -317,16 +330,8 @@ def _grad_transform(fun, argnums, has_aux, with_value):
     @functools.wraps(fun)
     def wrapper(*args, **kwargs):
         nums = _normalize_argnums(argnums, len(args), fname)
-        dyn_fun = fun
-        if has_aux:
-            def dyn_fun(*a, **k):
-                out = fun(*a, **k)
-                if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                    raise TypeError(f"{fname}(has_aux=True) expects the function to return a "
-                                    "pair (loss, aux)")
-                return out[0], out[1]
-            dyn_fun = _stable_wrapper(fun, "aux", dyn_fun)
-        traced, leaves = trace(dyn_fun, args, kwargs)
+        traced, leaves = trace(fun, args, kwargs, out_fn=_aux_pair(fname) if has_aux else None,
+                               tag=f"aux_{fname}" if has_aux else None)
         ir = traced.ir
         # Which flat leaves belong to the differentiated arguments.
         arg_of_leaf = []
@@ -338,8 +343,9 @@ def _grad_transform(fun, argnums, has_aux, with_value):
         _check_diff_leaves(diff_positions, [ir.in_avals[k] for k in diff_positions],
                            arg_of_leaf, fname)
         key = ("grad", id(ir), tuple(diff), has_aux, with_value)
-        gir = _cached(dyn_fun, key,
-                      lambda: _grad_ir(traced, diff, has_aux, with_value, fname))
+        gir = _cached(fun, key,
+                      lambda: _grad_ir(traced, diff, has_aux, with_value, fname),
+                      uncached=bool(traced.captured))
         outs = _run(gir, list(leaves) + list(traced.captured))
         if not with_value:
             outs = [None] + outs
@@ -364,16 +370,14 @@ def _match_input(g, x):
     return g
 
 
-_stable_wrappers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _stable_wrapper(fun, tag, wrapper):
-    """Return one wrapper object per (fun, tag), so wrapped functions share a trace cache."""
-    try:
-        per_fun = _stable_wrappers.setdefault(fun, {})
-    except TypeError:
-        return wrapper
-    return per_fun.setdefault(tag, wrapper)
+def _aux_pair(fname: str) -> Callable:
+    """Output check of `has_aux` functions: a `(loss, aux)` pair."""
+    def check(out):
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(f"{fname}(has_aux=True) expects the function to return a "
+                            "pair (loss, aux)")
+        return out[0], out[1]
+    return check
 
 
 def linearize(fun: Callable, *primals):
@@ -409,10 +413,8 @@ def linearize(fun: Callable, *primals):
 def vjp(fun: Callable, *primals, has_aux: bool = False):
     """(fun(*primals), f_vjp) where f_vjp(cotangent) returns one cotangent per primal;
     with `has_aux`, (out, f_vjp, aux)."""
-    dyn_fun = fun
-    if has_aux:
-        dyn_fun = _stable_wrapper(fun, "aux", lambda *a: tuple(fun(*a)))
-    traced, leaves = trace(dyn_fun, primals)
+    traced, leaves = trace(fun, primals, out_fn=_aux_pair("vjp") if has_aux else None,
+                           tag="aux_vjp" if has_aux else None)
     ir = traced.ir
     main_tree = traced.out_tree.children[0] if has_aux else traced.out_tree
     n_main = main_tree.num_leaves
@@ -420,7 +422,8 @@ def vjp(fun: Callable, *primals, has_aux: bool = False):
                      ir.name))
     diff = [has_tangent(a) for a in ir.in_avals[:len(leaves)]] + [False] * len(
         traced.captured)
-    parts = _cached(dyn_fun, ("vjp", id(ir), has_aux), lambda: vjp_irs(main_ir, diff))
+    parts = _cached(fun, ("vjp", id(ir), has_aux), lambda: vjp_irs(main_ir, diff),
+                    uncached=bool(traced.captured))
     all_args = list(leaves) + list(traced.captured)
     outs = eval_ir(parts.primal, all_args)
     out_vals, residuals = outs[:n_main], outs[n_main:]

@@ -170,12 +170,7 @@ class Jitted:
 
     def _trace(self, args, kwargs):
         statics, static_kw, dyn_kwargs = self._split(args, kwargs)
-        fun = self.fun
-        if static_kw:
-            fun = functools.partial(self.fun, **static_kw)
-            fun = api._stable_wrapper(self.fun, ("static_kw", _hashable(static_kw)), fun) \
-                if _hashable(static_kw) is not None else fun
-        return api.trace(fun, args, dyn_kwargs, statics)
+        return api.trace(self.fun, args, dyn_kwargs, statics, static_kwargs=static_kw)
 
     def lower(self, *args, **kwargs) -> Lowered:
         """All stages of the program compiled for these arguments (without running it)."""
@@ -233,15 +228,6 @@ def _leaf_signature(x):
                         f"(dtype {a.dtype}): pass float, integer or bool arrays, or mark the "
                         "argument static")
     return (a.shape, a.dtype.str)
-
-
-def _hashable(d: dict):
-    try:
-        items = tuple(sorted(d.items()))
-        hash(items)
-        return items
-    except TypeError:
-        return None
 
 
 def _name(fun) -> str:

@@ -25,9 +25,13 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x): the log of softmax without forming exp(x)."""
+    """x - logsumexp(x): the log of softmax without forming exp(x), computed as
+    (x - m) - log(sum(exp(x - m))) so that large |x| loses no precision to m."""
     x = as_operand(x)
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    x = tnp.astype(x, tnp.result_type(x, 0.0))
+    m = stop_gradient(tnp.max(x, axis=axis, keepdims=True))
+    shifted = x - tnp.where(tnp.isfinite(m), m, 0.0)
+    return shifted - tnp.log(tnp.sum(tnp.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax(x, axis=-1):

@@ -1,9 +1,10 @@
 """IR -> IR clean-up passes: algebraic simplification, constant folding of scalar literals,
 common-subexpression elimination and dead-code elimination.
 
-`simplify_rules[prim](eqn, producers) -> atom | None` returns an existing atom that equals
-the equation's single output (e.g. `mul x 1.0 -> x`), or None; `producers` maps each variable
-defined so far to the equation that defines it.
+`simplify_rules[prim](eqn, producers) -> atom | Eqn | None` returns an existing atom that
+equals the equation's single output (e.g. `mul x 1.0 -> x`), a cheaper equation defining the
+same output, or None; `producers` maps each variable defined so far to the equation that
+defines it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Callable
 import numpy as np
 
 from .core import Primitive, impl_rules
-from .ir import IR, Eqn, Literal, Var
+from .ir import IR, Eqn, Literal, ShapedArray, Var
 from .primitives import elementwise as ew
+from .primitives import indexing as ix
 from .primitives import structural as st
 
 simplify_rules: dict[Primitive, Callable] = {}
@@ -43,7 +45,7 @@ def _simplify_add(eqn, producers):
         return x
     if _is_filled(x, 0, producers) and _same_type(y, eqn):
         return y
-    return None
+    return _scatter_into(eqn, producers)
 
 
 def _simplify_sub(eqn, producers):
@@ -82,13 +84,40 @@ def _identity_if_same_type(eqn, producers):
     return x if _same_type(x, eqn) else None
 
 
+def _simplify_reshape(eqn, producers):
+    """reshape of a reshape reads the inner operand (and vanishes if it is the same type)."""
+    x = eqn.inputs[0]
+    if _same_type(x, eqn):
+        return x
+    producer = producers.get(x) if isinstance(x, Var) else None
+    if producer is None or producer.prim is not st.reshape_p:
+        return None
+    inner = producer.inputs[0]
+    if _same_type(inner, eqn):
+        return inner
+    return Eqn(st.reshape_p, [inner], eqn.outs, eqn.params, eqn.source)
+
+
+def _scatter_into(eqn, producers):
+    """`add (scatter_add zeros i u) y` -> `scatter_add y i u`: no zero array materialized."""
+    x, y = eqn.inputs
+    for s, other in ((x, y), (y, x)):
+        producer = producers.get(s) if isinstance(s, Var) else None
+        if (producer is not None and producer.prim is ix.scatter_add_p
+                and _is_filled(producer.inputs[0], 0, producers) and _same_type(other, eqn)):
+            return Eqn(ix.scatter_add_p, [other, *producer.inputs[1:]], eqn.outs,
+                       dict(producer.params), eqn.source)
+    return None
+
+
 simplify_rules[ew.add_p] = _simplify_add
 simplify_rules[ew.sub_p] = _simplify_sub
 simplify_rules[ew.mul_p] = _simplify_mul
 simplify_rules[ew.div_p] = _simplify_div
 simplify_rules[ew.neg_p] = _simplify_neg
-for _p in (st.convert_p, st.reshape_p, st.broadcast_in_dim_p):
+for _p in (st.convert_p, st.broadcast_in_dim_p):
     simplify_rules[_p] = _identity_if_same_type
+simplify_rules[st.reshape_p] = _simplify_reshape
 
 
 def _scalar_operands(eqn: Eqn, producers) -> Eqn:
@@ -121,6 +150,42 @@ def _fold_literals(eqn: Eqn):
         return None
     value = impl_rules[eqn.prim](*[a.value for a in eqn.inputs], **eqn.params)
     return Literal(np.asarray(value, eqn.outs[0].aval.dtype)[()], eqn.outs[0].aval)
+
+
+def _filled_value(a, producers):
+    """The scalar literal `a` is filled with (a literal or a broadcast of one), else None."""
+    if isinstance(a, Literal):
+        return a
+    producer = producers.get(a) if isinstance(a, Var) else None
+    if (producer is not None and producer.prim is st.broadcast_in_dim_p
+            and isinstance(producer.inputs[0], Literal)):
+        return producer.inputs[0]
+    return None
+
+
+_SHAPE_ONLY = (st.broadcast_in_dim_p, st.reshape_p, st.transpose_p, st.rev_p, st.convert_p)
+
+
+def _fold_filled(eqn: Eqn, producers):
+    """An array equation whose operands are all literals or broadcasts of literals (e.g.
+    `mul 100.0 (broadcast 1.0)`, `reshape (broadcast 0.25)`) becomes one broadcast of the
+    folded literal, which later equations then read as an implicit scalar."""
+    out = eqn.outs[0].aval
+    if out.shape == () or not eqn.inputs or (
+            eqn.prim not in ew.elementwise_table and eqn.prim not in _SHAPE_ONLY):
+        return None
+    lits = [_filled_value(a, producers) for a in eqn.inputs]
+    if any(lit is None for lit in lits):
+        return None
+    if eqn.prim is st.broadcast_in_dim_p and isinstance(eqn.inputs[0], Literal):
+        return None  # already the canonical form
+    if eqn.prim in ew.elementwise_table:
+        value = impl_rules[eqn.prim](*[lit.value for lit in lits])
+    else:
+        value = lits[0].value
+    lit = Literal(np.asarray(value).astype(out.dtype)[()], ShapedArray((), out.dtype))
+    return Eqn(st.broadcast_in_dim_p, [lit], eqn.outs,
+               {"shape": out.shape, "broadcast_dimensions": ()}, eqn.source)
 
 
 def _param_key(value):
@@ -157,13 +222,17 @@ def simplify_and_cse(ir: IR) -> IR:
             new = _scalar_operands(new, producers)
         if not eqn.prim.multiple_results:
             replacement = _fold_literals(new)
-            if replacement is None and eqn.prim in simplify_rules:
-                replacement = simplify_rules[eqn.prim](new, producers)
-            if replacement is not None:
+            if replacement is None:
+                replacement = _fold_filled(new, producers)
+            if replacement is None and new.prim in simplify_rules:
+                replacement = simplify_rules[new.prim](new, producers)
+            if isinstance(replacement, Eqn):  # a cheaper equation defining the same output
+                new = replacement
+            elif replacement is not None:
                 subst[eqn.outs[0]] = replacement
                 continue
-        key = (eqn.prim, tuple(_atom_key(a) for a in new.inputs),
-               tuple(sorted((k, _param_key(v)) for k, v in eqn.params.items())))
+        key = (new.prim, tuple(_atom_key(a) for a in new.inputs),
+               tuple(sorted((k, _param_key(v)) for k, v in new.params.items())))
         try:
             previous = seen.get(key)
         except TypeError:  # unhashable params: skip CSE for this equation

@@ -144,7 +144,10 @@ class _Planner:
                     walk(eqn.inputs[pos], sub)
 
         eqn = comp.eqn
-        if comp.kind == "reduce":
+        if comp.kind == "call":  # call kernels read their operands anywhere
+            for a in eqn.inputs:
+                walk(a, None)
+        elif comp.kind == "reduce":
             walk(eqn.inputs[0], idx)
         elif comp.kind == "write":
             if eqn.prim is ix.gather_p:
@@ -254,8 +257,8 @@ class _Planner:
                 [c for st in kernel.stages for c in st.items]
             for comp in comps:
                 if comp.kind == "call":
-                    stored.update(a for a in comp.eqn.inputs
-                                  if isinstance(a, Var) and a in self.where)
+                    stored.update(v for v, _ in self.reads(comp, [])
+                                  if v in self.where)
                     stored.add(comp.var)
                     continue
                 outer = kernel.outer

@@ -209,10 +209,13 @@ def size(a, axis=None):
 
 
 def result_type(*arrays_and_dtypes):
+    import builtins
+
     import numpy as _np
 
     from ._base import result_dtype
-    if all(isinstance(x, (_np.dtype, type)) for x in arrays_and_dtypes):
+    # `all` here is tracejit.numpy.all (defined in this module), not the builtin.
+    if builtins.all(isinstance(x, (_np.dtype, type)) for x in arrays_and_dtypes):
         return _np.result_type(*arrays_and_dtypes)
     return result_dtype(*[x for x in arrays_and_dtypes])
 

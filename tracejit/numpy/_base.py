@@ -150,7 +150,12 @@ def normalize_axes(axis, nd: int) -> tuple:
     """`axis` as NumPy takes it (None, int, tuple; negatives) -> sorted tuple of ints."""
     if axis is None:
         return tuple(range(nd))
+    if nd == 0 and not isinstance(axis, (tuple, list)) and _as_int(axis, "axis") in (0, -1):
+        return ()  # NumPy lets 0-d reductions take axis 0 or -1: a no-op
     if isinstance(axis, (tuple, list)):
+        if nd == 0 and axis:
+            raise np.exceptions.AxisError(f"axis {axis[0]} is out of bounds for array of "
+                                          "dimension 0")
         axes = tuple(normalize_axis(a, nd) for a in axis)
         if len(set(axes)) != len(axes):
             raise ValueError(f"duplicate value in 'axis': {axis}")

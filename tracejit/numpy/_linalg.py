@@ -42,7 +42,11 @@ def matmul(x1, x2, /):
         # (k,) @ (..., k, m): contract with the second-to-last axis, keep the batch axes.
         out = dot_general(a, b, ((0,), (len(sb) - 2,)))
         return out
-    batch = broadcast_shapes(sa[:-2], sb[:-2])
+    try:
+        batch = broadcast_shapes(sa[:-2], sb[:-2])
+    except ShapeError:
+        raise _mismatch("matmul", sa, sb, f": batch dims {tuple(sa[:-2])} and "
+                        f"{tuple(sb[:-2])} do not broadcast") from None
     a = broadcast_to(a, batch + tuple(sa[-2:]))
     b = broadcast_to(b, batch + tuple(sb[-2:]))
     nb = len(batch)
@@ -179,8 +183,9 @@ def einsum(subscripts, *operands, optimize=False, out=None, dtype=None):
     for o, t in zip(ops, terms):
         for c, d in zip(t, shape(o)):
             if sizes.setdefault(c, d) != d:
-                raise ShapeError(f"einsum: dimension {c!r} has sizes {sizes[c]} and {d} at "
-                                 f"{user_location()}")
+                raise ShapeError(f"einsum: dimension {c!r} has sizes {sizes[c]} and {d} "
+                                 f"(operand shapes {', '.join(str(tuple(shape(x))) for x in ops)})"
+                                 f" at {user_location()}")
     x, term = ops[0], terms[0]
     x, term = _take_diagonals(x, term)
     for k in range(1, len(ops)):

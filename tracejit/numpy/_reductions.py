@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .. import dtypes
@@ -66,9 +68,16 @@ def _extremum(prim_fn, name):
         a = as_operand(a)
         s = shape(a)
         axes = normalize_axes(axis, len(s))
-        if any(s[i] == 0 for i in axes) and initial is None:
+        empty = builtins.any(s[i] == 0 for i in axes)
+        if empty and initial is None:
             raise ValueError(f"zero-size array to reduction operation {name} which has no "
                              "identity")
+        if initial is not None:
+            initial = cast(initial, aval(a).dtype)  # NumPy casts `initial` to a's dtype
+        if empty:  # only `initial` remains
+            from ._creation import full
+            return _keep(full([d for i, d in enumerate(s) if i not in axes], initial), s,
+                         axes, keepdims)
         result = prim_fn(a, axes)
         if initial is not None:
             from ._ufuncs import maximum, minimum
@@ -89,6 +98,9 @@ def _arg_extremum(prim_fn, name):
         _no_out(out, name)
         a = as_operand(a)
         s = shape(a)
+        if axis is not None and len(s) == 0:
+            normalize_axes(axis, 0)  # 0 or -1 (as NumPy allows), else AxisError
+            axis = None
         if axis is None:
             if 0 in s:
                 raise ValueError(f"attempt to get {name} of an empty sequence")
@@ -147,7 +159,8 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     centered = ew.sub(x, _mean_keep(x, axes))
     sq = rd.reduce_sum(ew.mul(centered, centered), axes)
     n = _count(s, axes) - ddof
-    result = ew.div(sq, np.asarray(n if n > 0 else np.nan, np.dtype(dtype))[()])
+    # NumPy divides by max(n - ddof, 0): inf (or nan for 0/0) when ddof >= n.
+    result = ew.div(sq, np.asarray(builtins.max(n, 0), np.dtype(dtype))[()])
     return _keep(result, s, axes, keepdims)
 
 

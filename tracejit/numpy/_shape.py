@@ -250,11 +250,9 @@ def roll(a, shift, axis=None):
     a = as_operand(a)
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), _shape(a))
-    shifts = np.broadcast_to(np.asarray(shift), np.shape(axis)).ravel().tolist() \
-        if isinstance(axis, (tuple, list)) else [shift]
-    axes = list(axis) if isinstance(axis, (tuple, list)) else [axis]
-    if len(shifts) == 1 and len(axes) > 1:
-        shifts = shifts * len(axes)
+    # As NumPy: shift and axis broadcast against each other (shifts on one axis add up).
+    shifts, axes = (b.ravel().tolist() for b in np.broadcast_arrays(np.asarray(shift),
+                                                                    np.asarray(axis)))
     for sh, ax in zip(shifts, axes):
         s = _shape(a)
         ax = normalize_axis(ax, len(s))
@@ -399,6 +397,9 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 def _triangle(m, k, lower):
     m = as_operand(m)
     s = _shape(m)
+    if len(s) == 1:  # as NumPy: a 1-d input broadcasts against the (n, n) mask
+        s = (s[0], s[0])
+        m = _broadcast_to(m, s)
     if len(s) < 2:
         raise ValueError("input array must be at least 2-d")
     k = static_int(k, "k")

@@ -58,6 +58,8 @@ def _unary_keep(ufunc, prim_fn, rounding=False):
         dtype = ufunc_dtype(ufunc, x)
         if rounding and not dtypes.is_float(dtype):
             return cast(x, dtype)
+        if ufunc is np.absolute and dtypes.is_bool(dtype):  # abs of bools is the identity
+            return cast(x, dtype)
         return prim_fn(cast(x, dtype))
     fn.__name__ = ufunc.__name__
     fn.__doc__ = f"Like numpy.{ufunc.__name__}."
@@ -84,6 +86,8 @@ def round(a, decimals=0):
     """Round half to even, as NumPy; `decimals` scales by a power of ten."""
     a = as_operand(a)
     if not dtypes.is_float(dtype_item(a)[0]):
+        if dtypes.is_bool(dtype_item(a)[0]) and decimals == 0:
+            return rint(a)  # NumPy rounds bools in float16
         return a if decimals >= 0 else cast(round(cast(a, np.float64), decimals), a.dtype)
     if decimals == 0:
         return ew.round_(a)
@@ -104,7 +108,9 @@ def reciprocal(x, /):
     x = as_operand(x)
     dtype = ufunc_dtype(np.reciprocal, x)
     if not dtypes.is_float(dtype):
-        return floor_divide(cast(1, dtype), x)
+        # NumPy's integer 1 / x truncates: x where |x| == 1, else 0
+        x = cast(x, dtype)
+        return where(equal(absolute(x), 1), x, cast(0, dtype))
     return ew.div(np.asarray(1, dtype)[()], cast(x, dtype))
 
 
@@ -118,9 +124,16 @@ def _binary(ufunc, prim_fn):
     return fn
 
 
-add = _binary(np.add, ew.add)
+def _bool_as(prim_fn, bool_fn):
+    """NumPy's add/multiply of bools are logical or/and."""
+    def fn(a, b):
+        return bool_fn(a, b) if dtypes.is_bool(dtype_item(a)[0]) else prim_fn(a, b)
+    return fn
+
+
+add = _binary(np.add, _bool_as(ew.add, ew.or_))
 subtract = _binary(np.subtract, ew.sub)
-multiply = _binary(np.multiply, ew.mul)
+multiply = _binary(np.multiply, _bool_as(ew.mul, ew.and_))
 divide = _binary(np.true_divide, ew.div)
 true_divide = divide
 arctan2 = _binary(np.arctan2, ew.atan2)
@@ -239,6 +252,8 @@ def power(x1, x2, /):
             if not dtypes.is_float(dtype) and int(e) < 0:
                 raise ValueError("Integers to negative integer powers are not allowed.")
             return ew.integer_pow(cast(a, dtype), int(e))
+    if not dtypes.is_float(dtype) and not isinstance(a, Tracer) and not isinstance(b, Tracer):
+        return np.power(a, b)  # concrete integers: NumPy computes them
     if not dtypes.is_float(dtype):
         raise NotImplementedError("tracejit.numpy.power of integer arrays needs a concrete "
                                   "integer exponent")

@@ -357,15 +357,15 @@ def _jvp_pow(tx, ty, x, y, out):
 def _jvp_max(tx, ty, x, y, out):
     from .structural import select
     # Ties split the derivative evenly between both operands.
-    wx = select(gt(x, y), 1.0, select(eq(x, y), 0.5, 0.0))
-    wx = convert_like(wx, out)
+    one, half, zero = (np.asarray(v, _aval(out).dtype)[()] for v in (1.0, 0.5, 0.0))
+    wx = select(gt(x, y), one, select(eq(x, y), half, zero))
     return _only(tx, lambda t: mul(t, wx)), _only(ty, lambda t: mul(t, sub(1.0, wx)))
 
 
 def _jvp_min(tx, ty, x, y, out):
     from .structural import select
-    wx = select(lt(x, y), 1.0, select(eq(x, y), 0.5, 0.0))
-    wx = convert_like(wx, out)
+    one, half, zero = (np.asarray(v, _aval(out).dtype)[()] for v in (1.0, 0.5, 0.0))
+    wx = select(lt(x, y), one, select(eq(x, y), half, zero))
     return _only(tx, lambda t: mul(t, wx)), _only(ty, lambda t: mul(t, sub(1.0, wx)))
 
 
