@@ -16,5 +16,6 @@ from .api import (  # noqa: F401
 )
 from .check import check_ir  # noqa: F401
 from .ir import IR, ShapedArray  # noqa: F401
+from .jit import disable_jit, jit  # noqa: F401
 
 __version__ = "0.1.0"

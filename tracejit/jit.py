@@ -43,13 +43,13 @@ class Lowered:
     """Every stage of one compiled program, printable: `.ir`, `.plan`, `.source`,
     `.llvm()`, `.asm()`."""
 
-    def __init__(self, ir: IR, out_tree, fastmath, name: str):
+    def __init__(self, ir: IR, out_tree, fastmath, name: str, parallel=False):
         from .compiler.codegen import generate
         from .compiler.plan import make_plan
         self.ir = ir
         self.out_tree = out_tree
         self.plan = make_plan(ir)
-        self.source, self.consts = generate(self.plan, fastmath)
+        self.source, self.consts = generate(self.plan, fastmath, parallel)
         self.name = name
         self._module = None
 
@@ -138,6 +138,17 @@ class Compiled:
         self._checked = True
         return result
 
+    def fast_caller(self, out_tree):
+        """A minimal-overhead call for arguments that are already contiguous arrays of the
+        right dtypes (the dispatch fast path)."""
+        kernel, consts = self.kernel, self.consts
+        if self.n_out == 1 and self.out_avals[0].shape and out_tree.num_leaves == 1 \
+                and out_tree.node_type is None:
+            if consts:
+                return lambda args: kernel(*args, *consts)
+            return lambda args: kernel(*args)
+        return lambda args: tree_unflatten(out_tree, self(args))
+
     def __call__(self, leaves: Sequence) -> list:
         args = self._convert_inputs(leaves)
         result = self.kernel(*args, *self.consts) if self._checked else \
@@ -161,6 +172,9 @@ class Jitted:
         self.parallel = parallel
         self.fastmath = fastmath
         self._compiled: dict = {}
+        # Fast path: positional C-contiguous arrays only -> a caller of the kernel.
+        self._fast: dict | None = {} if not (self.static_argnums or self.static_argnames) \
+            else None
 
     def _split(self, args, kwargs):
         statics = [i % len(args) for i in self.static_argnums if len(args)]
@@ -178,9 +192,16 @@ class Jitted:
         if traced.captured:
             raise TypeError("lower() needs concrete arguments, not traced values")
         return Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
-                       getattr(self.fun, "__name__", "f"))
+                       _name(self.fun), bool(self.parallel))
 
     def __call__(self, *args, **kwargs):
+        fast = self._fast
+        if fast is not None and not kwargs and not _disabled[-1]:
+            sig = _fast_signature(args)
+            if sig is not None:
+                hit = fast.get(sig)
+                if hit is not None:
+                    return hit(args)
         leaves, _ = tree_flatten((args, kwargs))
         if _jit_disabled() or any(isinstance(x, Tracer) for x in leaves):
             traced, dyn_leaves = self._trace(args, kwargs)
@@ -192,7 +213,7 @@ class Jitted:
         if entry is None:
             traced, dyn_leaves = self._trace(args, kwargs)
             low = Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
-                          _name(self.fun))
+                          _name(self.fun), bool(self.parallel))
             entry = (low.compile(), traced.out_tree)
             self._compiled[key] = entry
         else:
@@ -200,7 +221,12 @@ class Jitted:
             dyn_args = [a for i, a in enumerate(args) if i not in statics]
             dyn_leaves, _ = tree_flatten((dyn_args, dyn_kwargs))
         compiled, out_tree = entry
-        return tree_unflatten(out_tree, compiled(dyn_leaves))
+        result = tree_unflatten(out_tree, compiled(dyn_leaves))
+        if fast is not None and not kwargs:
+            sig = _fast_signature(args)
+            if sig is not None:
+                fast[sig] = compiled.fast_caller(out_tree)
+        return result
 
     def _key(self, args, kwargs):
         statics, static_kw, dyn_kwargs = self._split(args, kwargs)
@@ -215,6 +241,17 @@ class Jitted:
             raise TypeError(f"static arguments of {_name(self.fun)} must be hashable, got "
                             f"{static_vals!r}") from None
         return key
+
+
+def _fast_signature(args):
+    """(shape, dtype) per argument when every argument is a C-contiguous array of ndim >= 1
+    (which the kernel takes as it is), else None."""
+    sig = []
+    for a in args:
+        if type(a) is not np.ndarray or not a.ndim or not a.flags.c_contiguous:
+            return None
+        sig.append((a.shape, a.dtype))
+    return tuple(sig)
 
 
 def _leaf_signature(x):

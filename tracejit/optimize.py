@@ -204,6 +204,10 @@ def _atom_key(a):
     return id(a)
 
 
+# (max/min are left out: np.maximum(0.0, -0.0) and np.maximum(-0.0, 0.0) differ in sign.)
+_COMMUTATIVE = {ew.add_p, ew.mul_p, ew.eq_p, ew.ne_p, ew.and_p, ew.or_p, ew.xor_p, ew.hypot_p}
+
+
 def simplify_and_cse(ir: IR) -> IR:
     """One forward sweep: substitute, fold, simplify, and reuse identical equations."""
     subst: dict[Var, object] = {}
@@ -231,7 +235,10 @@ def simplify_and_cse(ir: IR) -> IR:
             elif replacement is not None:
                 subst[eqn.outs[0]] = replacement
                 continue
-        key = (new.prim, tuple(_atom_key(a) for a in new.inputs),
+        atoms = tuple(_atom_key(a) for a in new.inputs)
+        if new.prim in _COMMUTATIVE:  # `mul a b` and `mul b a` are one computation
+            atoms = tuple(sorted(atoms, key=repr))
+        key = (new.prim, atoms,
                tuple(sorted((k, _param_key(v)) for k, v in new.params.items())))
         try:
             previous = seen.get(key)

@@ -24,8 +24,13 @@ from ..primitives import structural as st
 from .index import ELEMENTWISE_LIKE, input_reads
 from .plan import CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
 
+# Below this many loop iterations a kernel stays serial even with parallel=True: a prange
+# launch costs 5-25 us on a busy 2-core machine (notes/numba.md, section 6).
+PARALLEL_MIN_ITERATIONS = 1 << 16
+
 _RESERVED = {"np", "math", "numba", "run", "kernel", "range", "min", "max", "abs", "float",
-             "int", "bool", "len", "print", "sum", "True", "False", "None"}
+             "int", "bool", "len", "print", "sum", "True", "False", "None",
+             "k"}  # `k`: the loop variable of cumulative and arg-reduce kernels
 
 
 def _safe(name: str) -> str:
@@ -118,6 +123,8 @@ class ModuleWriter:
         self.local_count: dict[str, int] = {}
         self.uses = self._count_uses()
         self.fastmath = fastmath
+        self.parallel = bool(parallel)
+        self.used_prange = False
         self.w = Writer()
 
     def _count_uses(self) -> dict:
@@ -264,7 +271,8 @@ class ModuleWriter:
             elif comp.mode == "row" and v in stored and kernel.outer:
                 self.alloc(v)
         outer_vars = [f"i{d}" for d in range(len(kernel.outer))]
-        self.open_loops(outer_vars, kernel.outer)
+        parallel = self.parallel and self.can_parallelize(kernel)
+        self.open_loops(outer_vars, kernel.outer, parallel)
         row_locals = []
         for stage in kernel.stages:
             idx = _loop_vars(kernel.outer, stage.inner)
@@ -299,7 +307,11 @@ class ModuleWriter:
                         kept = [i for d, i in enumerate(idx) if d not in axes]
                         target = f"{self.name(v)}[{', '.join(kept)}]" if kept else \
                             self.name(v)
-                        self.w.line(f"{target} = {_combine(comp.eqn.prim, target, value, dtype)}")
+                        if not kept and comp.eqn.prim is rd.reduce_sum_p:
+                            self.w.line(f"{target} += {value}")  # a form prange reduces
+                        else:
+                            self.w.line(f"{target} = "
+                                        f"{_combine(comp.eqn.prim, target, value, dtype)}")
             self.close_loops(inner_vars)
             for comp in stage.items:
                 if comp.mode == "row":
@@ -312,9 +324,33 @@ class ModuleWriter:
                         self.values[comp.var] = ("scalar", acc)
         self.close_loops(outer_vars)
 
-    def open_loops(self, loop_vars, shape) -> None:
-        for var, n in zip(loop_vars, shape):
-            self.w.line(f"for {var} in range({n}):")
+    def can_parallelize(self, kernel: LoopKernel) -> bool:
+        """prange over the outermost loop: large enough, and no two iterations update the
+        same accumulator element (scalar sums are reductions Numba parallelizes)."""
+        if not kernel.outer:
+            return False
+        work = int(np.prod(kernel.outer, dtype=np.int64)) * max(
+            int(np.prod(s.inner, dtype=np.int64)) for s in kernel.stages)
+        if work < PARALLEL_MIN_ITERATIONS or kernel.outer[0] < 2:
+            return False
+        for stage in kernel.stages:
+            for comp in stage.items:
+                if comp.mode != "accumulate":
+                    continue
+                if not comp.var.aval.shape:
+                    if comp.eqn.prim is not rd.reduce_sum_p:
+                        return False
+                elif 0 in comp.eqn.params["axes"]:
+                    return False
+        return True
+
+    def open_loops(self, loop_vars, shape, parallel: bool = False) -> None:
+        for k, (var, n) in enumerate(zip(loop_vars, shape)):
+            if parallel and k == 0:
+                self.used_prange = True
+                self.w.line(f"for {var} in numba.prange({n}):")
+            else:
+                self.w.line(f"for {var} in range({n}):")
             self.w.depth += 1
             self.w.memo.append({})
 
@@ -565,9 +601,9 @@ def _const_source(name: str, value: np.ndarray) -> str:
             f".reshape({tuple(arr.shape)})")
 
 
-def generate(plan: Plan, fastmath=False) -> tuple[str, list]:
+def generate(plan: Plan, fastmath=False, parallel=False) -> tuple[str, list]:
     """Python source of the module for `plan`, and the constants `run` passes along."""
-    mw = ModuleWriter(plan, fastmath)
+    mw = ModuleWriter(plan, fastmath, parallel)
     params, const_params = mw.function_body()
     fm = repr(fastmath) if not isinstance(fastmath, (set, frozenset)) else \
         "{" + ", ".join(repr(f) for f in sorted(fastmath)) + "}"
@@ -590,7 +626,8 @@ def generate(plan: Plan, fastmath=False) -> tuple[str, list]:
     if plan.ir.constvars:
         header.append("")
     header.append("")
-    header.append(f"@numba.njit(cache=True, error_model='numpy', fastmath={fm})")
+    par = ", parallel=True" if mw.used_prange else ""
+    header.append(f"@numba.njit(cache=True, error_model='numpy', fastmath={fm}{par})")
     header.append(f"def kernel({', '.join(params + const_params)}):")
     lines = header + mw.w.lines
     lines += ["", "", f"def run({', '.join(params)}):",

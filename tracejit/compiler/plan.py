@@ -27,6 +27,7 @@ from ..ir import IR, Eqn, Literal, Var, var_names
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
 from ..primitives import reductions as rd
+from ..primitives import structural as st
 from .index import INLINABLE, input_reads
 
 REDUCE_PRIMS = {rd.reduce_sum_p, rd.reduce_max_p, rd.reduce_min_p, rd.reduce_prod_p}
@@ -106,11 +107,22 @@ class _Planner:
                 op = e.inputs[0]
                 if isinstance(op, Var) and op in self.producer:
                     needs.add(op)
+            if e.prim is ix.scatter_add_p:
+                # The operand is computed straight into the scatter's buffer by the loop
+                # that makes it (unless it is a plain fill, which the scatter kernel writes).
+                op = e.inputs[0]
+                if isinstance(op, Var) and op in self.producer and not self.is_fill(op):
+                    needs.add(op)
         unknown = [e.prim.name for e in self.ir.eqns
                    if e.prim not in INLINABLE | REDUCE_PRIMS | CALL_PRIMS]
         if unknown:
             raise NotImplementedError(f"the compiler has no loop rule for {sorted(set(unknown))}")
         self.materialized = needs
+
+    def is_fill(self, v) -> bool:
+        eqn = self.producer.get(v)
+        return (eqn is not None and eqn.prim is st.broadcast_in_dim_p
+                and isinstance(eqn.inputs[0], Literal))
 
     def available(self, v) -> bool:
         return v in self.given or v in self.materialized

@@ -283,14 +283,11 @@ def fmin(x1, x2, /):
 
 
 def logaddexp(x1, x2, /):
-    """log(exp(a) + exp(b)) without overflow: max(a, b) + log1p(exp(-|a - b|))."""
+    """log(exp(a) + exp(b)) without overflow (one primitive; its derivative is the
+    softmax weight exp(a - result))."""
     a, b = as_operand(x1), as_operand(x2)
     (a, b), _ = promote_args(a, b, dtype=ufunc_dtype(np.logaddexp, a, b))
-    hi = ew.max_(a, b)
-    delta = ew.sub(a, b)
-    tail = ew.add(hi, ew.log1p(ew.exp(ew.neg(ew.abs_(delta)))))
-    # Equal infinities make the difference NaN; a + b is then the answer.
-    return st.select(ew.isnan(delta), ew.add(a, b), tail)
+    return ew.logaddexp(a, b)
 
 
 def logaddexp2(x1, x2, /):

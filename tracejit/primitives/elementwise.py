@@ -392,7 +392,21 @@ def _jvp_hypot(tx, ty, x, y, out):
     return _only(tx, lambda t: mul(t, div(x, out))), _only(ty, lambda t: mul(t, div(y, out)))
 
 
+def _jvp_logaddexp(tx, ty, x, y, out):
+    # d/dx = exp(x - out) = logistic(x - y): the softmax weight of x, computed from the
+    # operands' difference (not from the rounded result). Equal infinities share evenly.
+    from .structural import select
+
+    def weight(a, b):
+        d = sub(a, b)
+        return select(ne(d, d), 0.5, logistic(d))
+    return (_only(tx, lambda t: mul(t, weight(x, y))),
+            _only(ty, lambda t: mul(t, weight(y, x))))
+
+
 pow_p, pow = binary("pow", np.power, "({0} ** {1})", _jvp_pow)
+logaddexp_p, logaddexp = binary("logaddexp", np.logaddexp, "np.logaddexp({0}, {1})",
+                                _jvp_logaddexp)
 max_p, max_ = binary("max", np.maximum, "max({0}, {1})", _jvp_max, inputs="any")
 min_p, min_ = binary("min", np.minimum, "min({0}, {1})", _jvp_min, inputs="any")
 atan2_p, atan2 = binary("atan2", np.arctan2, "math.atan2({0}, {1})", _jvp_atan2)
