@@ -17,6 +17,7 @@ from .core import Primitive, impl_rules
 from .ir import IR, Eqn, Literal, ShapedArray, Var
 from .primitives import elementwise as ew
 from .primitives import indexing as ix
+from .primitives import linalg as la
 from .primitives import structural as st
 
 simplify_rules: dict[Primitive, Callable] = {}
@@ -110,6 +111,47 @@ def _scatter_into(eqn, producers):
     return None
 
 
+def _simplify_transpose(eqn, producers):
+    """transpose of a transpose is one transpose; a transpose that swaps the two operand
+    groups of a dot_general used only here is the dot of the swapped operands (BLAS writes
+    the wanted layout; no transposed copy)."""
+    x = eqn.inputs[0]
+    producer = producers.get(x) if isinstance(x, Var) else None
+    if producer is None:
+        return None
+    perm = eqn.params["permutation"]
+    if producer.prim is st.transpose_p:
+        inner = producer.inputs[0]
+        composed = tuple(producer.params["permutation"][p] for p in perm)
+        if composed == tuple(range(len(composed))):
+            return inner if _same_type(inner, eqn) else None
+        return Eqn(st.transpose_p, [inner], eqn.outs, {"permutation": composed}, eqn.source)
+    if producer.prim is la.dot_general_p and producers.uses.get(x) == 1:
+        (lc, rc), (lb, rb) = producer.params["dimension_numbers"]
+        lhs, rhs = producer.inputs
+        n_l, n_r = lhs.aval.ndim - len(lc), rhs.aval.ndim - len(rc)
+        if not lb and perm == tuple(range(n_l, n_l + n_r)) + tuple(range(n_l)):
+            return Eqn(la.dot_general_p, [rhs, lhs], eqn.outs,
+                       {"dimension_numbers": ((rc, lc), ((), ()))}, eqn.source)
+    return None
+
+
+class _Producers(dict):
+    """Var -> defining equation, plus `uses`: how often the input IR reads each Var."""
+
+    def __init__(self, ir: IR):
+        super().__init__()
+        self.uses: dict = {}
+        for e in ir.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    self.uses[a] = self.uses.get(a, 0) + 1
+        for a in ir.outs:
+            if isinstance(a, Var):
+                self.uses[a] = self.uses.get(a, 0) + 1
+
+
+simplify_rules[st.transpose_p] = _simplify_transpose
 simplify_rules[ew.add_p] = _simplify_add
 simplify_rules[ew.sub_p] = _simplify_sub
 simplify_rules[ew.mul_p] = _simplify_mul
@@ -213,7 +255,7 @@ def simplify_and_cse(ir: IR) -> IR:
     subst: dict[Var, object] = {}
     seen: dict[tuple, list] = {}
     eqns: list[Eqn] = []
-    producers: dict[Var, Eqn] = {}
+    producers = _Producers(ir)
 
     def read(a):
         while isinstance(a, Var) and a in subst:
