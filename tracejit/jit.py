@@ -97,6 +97,9 @@ class Compiled:
     def __init__(self, low: Lowered):
         self.low = low
         self.kernel = low.module.kernel
+        if "np.dot(" in low.source:
+            from .compiler.blas import configure_once
+            configure_once()
         self.consts = tuple(low.consts)
         self.in_avals = low.ir.in_avals
         self.n_out = len(low.ir.outs)
