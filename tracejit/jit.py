@@ -258,7 +258,7 @@ def _fast_signature(args):
 
 
 def _leaf_signature(x):
-    if isinstance(x, np.ndarray):
+    if isinstance(x, np.ndarray) and x.dtype != object and x.dtype.kind not in "cUSV":
         return (x.shape, x.dtype.str)
     if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
         return type(x)

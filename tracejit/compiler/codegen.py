@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import re
 from contextlib import contextmanager
 
 import numpy as np
@@ -83,6 +84,12 @@ def _combine(prim, acc: str, v: str, dtype) -> str:
     return f"np.maximum({acc}, {v})" if prim is rd.reduce_max_p else f"np.minimum({acc}, {v})"
 
 
+def _nan_flagged(comp) -> bool:
+    """Float max/min row reductions, written as Python max/min plus a NaN flag."""
+    return (comp.eqn.prim in (rd.reduce_max_p, rd.reduce_min_p)
+            and dtypes.is_float(comp.var.aval.dtype))
+
+
 class Writer:
     """Accumulates indented lines; `scope()` opens a block with its own memo of values."""
 
@@ -127,6 +134,11 @@ class ModuleWriter:
         self.fastmath = fastmath
         self.parallel = bool(parallel)
         self.used_prange = False
+        # Row scratch buffers of the kernel being written: var -> (buffer name, first stage).
+        self.row_cache: dict = {}
+        self.stage_index = -1
+        self.stage_idx: tuple = ()
+        self.n_outer = 0
         self.w = Writer()
 
     def _count_uses(self) -> dict:
@@ -164,13 +176,21 @@ class ModuleWriter:
             if kind == "array" and atom.aval.shape:
                 return f"{name}[{', '.join(map(str, idx))}]"
             return name
+        cached = self.row_cache.get(atom)
+        if cached is not None and tuple(idx) == self.stage_idx:
+            row, first_stage = cached
+            inner = ", ".join(self.stage_idx[self.n_outer:])
+            if self.stage_index > first_stage:
+                return f"{row}[{inner}]"
         eqn = self.producer[atom]
         expr = self.inline(eqn, idx)
-        if expr.isidentifier() or _is_simple(expr):
+        if (expr.isidentifier() or _is_simple(expr)) and cached is None:
             return expr
         local = self.fresh(self.name(atom))
         self.w.line(f"{local} = {expr}")
         self.w.remember(key, local)
+        if cached is not None and tuple(idx) == self.stage_idx:
+            self.w.line(f"{cached[0]}[{inner}] = {local}")
         return local
 
     def inline(self, eqn: Eqn, idx: list) -> str:
@@ -224,10 +244,13 @@ class ModuleWriter:
         if prim is st.stop_gradient_p:
             return args[0]
         if prim is ew.integer_pow_p:
-            return _integer_pow(args[0], eqn.params["y"], dtype)
+            return _wrap_narrow_int(_integer_pow(args[0], eqn.params["y"], dtype), dtype)
         row = ew.elementwise_table[prim]
         in_dtype = eqn.inputs[0].aval.dtype
-        return row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+        if prim in _FLOAT_EXPR and dtypes.is_float(in_dtype):
+            return _FLOAT_EXPR[prim].format(*args)
+        return _wrap_narrow_int(
+            row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype)), dtype)
 
     # -- kernels --------------------------------------------------------------------------
     def alloc(self, v: Var) -> None:
@@ -274,16 +297,33 @@ class ModuleWriter:
                 self.alloc(v)
         outer_vars = [f"i{d}" for d in range(len(kernel.outer))]
         parallel = self.parallel and self.can_parallelize(kernel)
+        self.row_cache = {}
+        row_allocs = []
+        for v, first_stage in kernel.row_cache.items():
+            buf = self.fresh(self.name(v) + "_row")
+            self.row_cache[v] = (buf, first_stage)
+            inner = kernel.stages[first_stage].inner
+            row_allocs.append(f"{buf} = np.empty({tuple(inner)}, dtype=np.{v.aval.dtype.name})")
+        if not parallel:  # one scratch row for the whole loop; per row under prange
+            for line in row_allocs:
+                self.w.line(line)
         self.open_loops(outer_vars, kernel.outer, parallel)
+        if parallel:
+            for line in row_allocs:
+                self.w.line(line)
         row_locals = []
-        for stage in kernel.stages:
+        self.n_outer = len(outer_vars)
+        for s_index, stage in enumerate(kernel.stages):
             idx = _loop_vars(kernel.outer, stage.inner)
             inner_vars = idx[len(outer_vars):]
+            self.stage_index, self.stage_idx = s_index, tuple(idx)
             for comp in stage.items:
                 if comp.mode == "row":
                     acc = self.name(comp.var) if not kernel.outer else \
                         self.fresh(self.name(comp.var))
                     self.w.line(f"{acc} = {_REDUCE_INIT[comp.eqn.prim](comp.var.aval.dtype)}")
+                    if _nan_flagged(comp):
+                        self.w.line(f"{acc}_nan = False")
                     comp_acc = acc
                     row_locals.append((comp, comp_acc))
             self.open_loops(inner_vars, stage.inner)
@@ -301,7 +341,14 @@ class ModuleWriter:
                 else:
                     value = self.read(comp.eqn.inputs[0], idx)
                     dtype = v.aval.dtype
-                    if comp.mode == "row":
+                    if comp.mode == "row" and _nan_flagged(comp):
+                        # max/min that LLVM vectorizes, with NaN tracked on the side
+                        # (np.maximum on scalars costs 4-5x more per element).
+                        acc = next(a for c, a in row_locals if c is comp)
+                        fn = "max" if comp.eqn.prim is rd.reduce_max_p else "min"
+                        self.w.line(f"{acc} = {fn}({acc}, {value})")
+                        self.w.line(f"{acc}_nan |= {value} != {value}")
+                    elif comp.mode == "row":
                         acc = next(a for c, a in row_locals if c is comp)
                         self.w.line(f"{acc} = {_combine(comp.eqn.prim, acc, value, dtype)}")
                     else:
@@ -318,6 +365,9 @@ class ModuleWriter:
             for comp in stage.items:
                 if comp.mode == "row":
                     acc = next(a for c, a in row_locals if c is comp)
+                    if _nan_flagged(comp):
+                        with self.w.block(f"if {acc}_nan:"):
+                            self.w.line(f"{acc} = math.nan")
                     if kernel.outer:
                         self.w.remember((comp.var, tuple(outer_vars)), acc)
                         if comp.var in stored:
@@ -571,6 +621,8 @@ class ModuleWriter:
         for a in ir.outs:
             if isinstance(a, Literal):
                 outs.append(literal(a.value, a.aval.dtype))
+            elif a in ir.constvars:  # a copy: a caller's writes must not reach the constant
+                outs.append(self.values[a][1] + ".copy()")
             else:
                 outs.append(self.values[a][1])
         ret = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ("," if len(outs) == 1
@@ -583,6 +635,22 @@ def _is_simple(expr: str) -> bool:
     """Array reads and constants need no local of their own."""
     return ("(" not in expr and " " not in expr) or expr.startswith("np.float") and \
         expr.count("(") == 1 and " " not in expr
+
+
+# Float forms that follow NumPy where the table's Python forms do not: Numba's math.floor,
+# ceil and trunc return int64 (garbage for nan, inf and |x| >= 2**63), float `//` goes through
+# them too, and Python's max/min drop a NaN that NumPy's maximum/minimum propagate.
+_FLOAT_EXPR = {ew.floor_p: "np.floor({0})", ew.ceil_p: "np.ceil({0})",
+               ew.trunc_p: "np.trunc({0})", ew.floor_divide_p: "np.floor_divide({0}, {1})",
+               ew.max_p: "np.maximum({0}, {1})", ew.min_p: "np.minimum({0}, {1})"}
+
+
+def _wrap_narrow_int(expr: str, dtype) -> str:
+    """Numba computes integer arithmetic in int64: narrower results are cast back at once,
+    so they wrap around as NumPy's do before anything else reads them."""
+    if dtypes.is_int(dtype) and np.dtype(dtype).itemsize < 8:
+        return cast(expr, dtype)
+    return expr
 
 
 def _integer_pow(x: str, y: int, dtype) -> str:
@@ -599,6 +667,7 @@ def _const_source(name: str, value: np.ndarray) -> str:
     arr = np.asarray(value)
     body = np.array2string(arr.ravel(), separator=", ", threshold=arr.size + 1,
                            floatmode="unique", max_line_width=96)
+    body = re.sub(r"\b(nan|inf)\b", r"np.\1", body)  # NumPy prints non-finite values bare
     return (f"{name} = np.array({body}, dtype=np.{arr.dtype.name})"
             f".reshape({tuple(arr.shape)})")
 

@@ -24,12 +24,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import IR, Eqn, Literal, Var, var_names
+from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
 from ..primitives import reductions as rd
 from ..primitives import structural as st
 from .index import INLINABLE, input_reads
 
+# Worth computing once per row and keeping in a scratch row rather than recomputing.
+EXPENSIVE = {ew.exp_p, ew.expm1_p, ew.exp2_p, ew.log_p, ew.log1p_p, ew.log2_p, ew.log10_p,
+             ew.sin_p, ew.cos_p, ew.tan_p, ew.asin_p, ew.acos_p, ew.atan_p, ew.sinh_p,
+             ew.cosh_p, ew.tanh_p, ew.asinh_p, ew.acosh_p, ew.atanh_p, ew.logistic_p,
+             ew.pow_p, ew.atan2_p, ew.hypot_p, ew.cbrt_p, ew.logaddexp_p}
 REDUCE_PRIMS = {rd.reduce_sum_p, rd.reduce_max_p, rd.reduce_min_p, rd.reduce_prod_p}
 CALL_PRIMS = {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, rd.cumprod_p, rd.cumlinrec_p,
               rd.argmax_p, rd.argmin_p}
@@ -57,6 +63,9 @@ class Stage:
 class LoopKernel:
     outer: tuple
     stages: list = field(default_factory=list)
+    # Expensive inlined values that several stages of one outer iteration read at the same
+    # element: computed once per row into a row-sized scratch buffer (var -> first stage).
+    row_cache: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -169,23 +178,89 @@ class _Planner:
                     walk(eqn.inputs[pos], sub)
         return out
 
+    def inlined_visits(self, comp: Computation, idx: list) -> set:
+        """(var, index) of every inlined value computed for element `idx` of `comp`."""
+        visits: set = set()
+
+        def walk(atom, index):
+            if isinstance(atom, Literal) or index is None:
+                return
+            key = (atom, tuple(index))
+            if key in visits or (self.available(atom) and atom is not comp.var):
+                return
+            visits.add(key)
+            eqn = self.producer[atom]
+            if eqn.prim is ix.gather_p:
+                return
+            for branch in input_reads(eqn, index):
+                for pos, sub in branch.reads.items():
+                    walk(eqn.inputs[pos], sub)
+
+        if comp.kind == "reduce":
+            walk(comp.eqn.inputs[0], idx)
+        elif comp.kind == "write":
+            for branch in input_reads(comp.eqn, idx) if comp.eqn.prim is not ix.gather_p \
+                    else []:
+                for pos, sub in branch.reads.items():
+                    walk(comp.eqn.inputs[pos], sub)
+        return {(v, i) for v, i in visits if v is not comp.var}
+
+    def choose_row_caches(self) -> None:
+        for kernel in self.kernels:
+            if not isinstance(kernel, LoopKernel) or not kernel.outer:
+                continue
+            first_seen: dict = {}
+            for s_index, stage in enumerate(kernel.stages):
+                if not stage.inner:
+                    continue
+                idx = tuple(_loop_vars(kernel.outer, stage.inner))
+                seen_here = set()
+                for comp in stage.items:
+                    for v, index in self.inlined_visits(comp, list(idx)):
+                        if index == idx and self.producer[v].prim in EXPENSIVE:
+                            seen_here.add(v)
+                for v in seen_here:
+                    if v in first_seen:
+                        first_stage = first_seen[v]
+                        if kernel.stages[first_stage].inner == stage.inner:
+                            kernel.row_cache.setdefault(v, first_stage)
+                    else:
+                        first_seen[v] = s_index
+
     # -- kernel formation ---------------------------------------------------------------
     def place(self, comp: Computation) -> None:
+        """Put `comp` in the best kernel that can hold it: joining an existing loop first,
+        then a new stage of a kernel with outer loops; the search goes back from the last
+        kernel to the one that produces a value `comp` reads."""
         if comp.kind == "call":
             self.kernels.append(CallKernel(comp))
             self.where[comp.var] = (len(self.kernels) - 1, 0, comp)
             return
-        kernel = self.kernels[-1] if self.kernels and isinstance(self.kernels[-1],
-                                                                  LoopKernel) else None
-        if kernel is not None:
-            for mode, inner in self.fits(kernel, comp):
-                if self.try_add(kernel, comp, mode, inner):
-                    return
-        kernel = LoopKernel(self.fresh_outer(comp))
-        self.kernels.append(kernel)
-        mode, inner = self.fits(kernel, comp)[0]
-        added = self.try_add(kernel, comp, mode, inner)
-        assert added, "a computation must fit a kernel made for it"
+        reads = self.reads_for_placement(comp)
+        produced_by = {self.where[v][0] for v, _ in reads if v in self.where}
+        best = None
+        for k in reversed(range(len(self.kernels))):
+            kernel = self.kernels[k]
+            if isinstance(kernel, LoopKernel):
+                for mode, inner in self.fits(kernel, comp):
+                    how = self.check(k, comp, inner)
+                    if how is None:
+                        continue
+                    score = 3 if how == "join" else (2 if kernel.outer else 1)
+                    if best is None or score > best[0]:
+                        best = (score, k, mode, inner, how)
+                    break
+            if k in produced_by:
+                break
+        if best is None:
+            self.kernels.append(LoopKernel(self.fresh_outer(comp)))
+            k = len(self.kernels) - 1
+            mode, inner = self.fits(self.kernels[k], comp)[0]
+            how = self.check(k, comp, inner)
+            assert how is not None, "a computation must fit a kernel made for it"
+            best = (0, k, mode, inner, how)
+        _, k, mode, inner, how = best
+        self.add(k, comp, mode, inner, how)
 
     def fresh_outer(self, comp: Computation) -> tuple:
         s = comp.domain
@@ -211,36 +286,48 @@ class _Planner:
             return options
         return [("write", inner)]
 
-    def try_add(self, kernel: LoopKernel, comp: Computation, mode: str, inner: tuple) -> bool:
-        k_index = len(self.kernels) - 1
+    def reads_for_placement(self, comp: Computation) -> list:
+        domain = comp.domain
+        return self.reads(comp, _loop_vars((), domain))
+
+    def check(self, k_index: int, comp: Computation, inner: tuple) -> str | None:
+        """Can `comp` run in kernel `k_index` with this inner shape? "join" (in its last
+        stage), "stage" (as a new stage after it), or None."""
+        kernel = self.kernels[k_index]
         last = kernel.stages[-1] if kernel.stages else None
-        same_stage_ok = last is not None and last.inner == inner
+        join = last is not None and last.inner == inner
         idx = _loop_vars(kernel.outer, inner)
         outer_vars = idx[:len(kernel.outer)]
         for v, index in self.reads(comp, idx):
-            if v not in self.where or self.where[v][0] != k_index:
+            if v not in self.where:
+                continue  # an input or constant
+            pk, s_index, producer = self.where[v]
+            if pk > k_index:
+                return None
+            if pk < k_index:
                 continue  # computed before this kernel: any read is fine
-            _, s_index, producer = self.where[v]
             if producer.mode == "accumulate" or index is None:
-                return False
+                return None
             if producer.mode == "row":
                 if list(index) != outer_vars:
-                    return False
-                if last is not None and s_index == len(kernel.stages) - 1:
-                    same_stage_ok = False
-            else:  # a write of an earlier (or this) stage
+                    return None
+                if s_index == len(kernel.stages) - 1:
+                    join = False
+            else:  # a write of an earlier (or the last) stage
                 if list(index[:len(outer_vars)]) != outer_vars:
-                    return False
-                if last is not None and s_index == len(kernel.stages) - 1 \
-                        and list(index) != idx:
-                    same_stage_ok = False
+                    return None
+                if s_index == len(kernel.stages) - 1 and list(index) != idx:
+                    join = False
+        return "join" if join else "stage"
+
+    def add(self, k_index: int, comp: Computation, mode: str, inner: tuple, how: str) -> None:
+        kernel = self.kernels[k_index]
         comp.mode = mode
-        if same_stage_ok:
-            last.items.append(comp)
+        if how == "join":
+            kernel.stages[-1].items.append(comp)
         else:
             kernel.stages.append(Stage(inner, [comp]))
         self.where[comp.var] = (k_index, len(kernel.stages) - 1, comp)
-        return True
 
     def run(self) -> Plan:
         self.choose_materialized()
@@ -255,6 +342,7 @@ class _Planner:
             else:
                 comp = Computation("write", eqn, v.aval.shape, "write")
             self.place(comp)
+        self.choose_row_caches()
         return Plan(self.ir, self.kernels, set(self.materialized), self.stored_values(),
                     var_names(self.ir))
 
@@ -325,6 +413,9 @@ def format_plan(plan: Plan) -> str:
             continue
         head = f"loop over {_shape(kernel.outer)}" if kernel.outer else "no outer loop"
         lines.append(f"  kernel {k}: {head}")
+        if kernel.row_cache:
+            lines.append("    keeps per row (scratch): " + ", ".join(
+                f"{name(v)} (from stage {s})" for v, s in kernel.row_cache.items()))
         for s, stage in enumerate(kernel.stages):
             inner = f"inner loop over {_shape(stage.inner)}" if stage.inner else "body"
             lines.append(f"    stage {s}: {inner}")
@@ -332,11 +423,13 @@ def format_plan(plan: Plan) -> str:
             planner.materialized = plan.materialized
             reads: set = set()
             inlined: list = []
+            cached_before = {v for v, first in kernel.row_cache.items() if first < s}
             for comp in stage.items:
                 idx = _loop_vars(kernel.outer, stage.inner)
                 for v, _ in planner.reads(comp, idx):
                     reads.add(v)
-                inlined += _cone(comp, producer, plan.materialized, planner.given)
+                inlined += _cone(comp, producer, plan.materialized | cached_before,
+                                 planner.given)
             for comp in stage.items:
                 verb = {"write": "writes", "row": "reduces per row",
                         "accumulate": "accumulates"}[comp.mode]

@@ -1,0 +1,1 @@
+"""Gradient benchmarks for tracejit: `python -m benchmarks --help` (see README.md here)."""

@@ -1,0 +1,151 @@
+"""Markdown tables from the runner's results (one table per workload case)."""
+
+from __future__ import annotations
+
+from .workloads import SYSTEMS, WORKLOADS
+
+MEMORY_WORKLOADS = ("W1",)  # memory columns (RSS after imports, +data, peak) shown here
+
+
+def _num(x, digits=3) -> str:
+    return "" if x is None else f"{x:.{digits}g}"
+
+
+def _err(r: dict) -> str:
+    errs = [e for e in (r.get("max_rel_err"), r.get("value_rel_err")) if e is not None]
+    text = f"{max(errs):.2g}" if errs else "n/a"
+    dtype_notes = [p for p in r.get("problems", []) if " is " in p and "inputs are" in p]
+    if not r.get("correct"):
+        text = f"**WRONG** {text}"
+        others = [p for p in r.get("problems", []) if p not in dtype_notes]
+        if others:
+            text += " (" + "; ".join(others) + ")"
+    if dtype_notes:
+        text += " (" + "; ".join(dtype_notes) + ")"
+    return text
+
+
+def _warm(r: dict) -> str:
+    w = r.get("warm")
+    if w is None:
+        return "n/a"
+    if w.get("status") != "ok":
+        return f"{w.get('status')}"
+    text = _num(w["first_call_s"])
+    return text if w.get("correct") else f"{text} ({_err(w)})"
+
+
+def _threads_summary(results: list) -> list[str]:
+    lines = []
+    numba_threads = {r["threads"].get("numba_num_threads") for r in results
+                     if r.get("threads", {}).get("numba_num_threads") is not None}
+    if numba_threads:
+        lines.append(f"NUMBA_NUM_THREADS (as numba saw it): {sorted(numba_threads)}")
+    layers = {r["threads"].get("numba_threading_layer") for r in results
+              if r["system"].endswith("parallel") and r.get("threads")}
+    if layers:
+        lines.append(f"numba threading layer in parallel rows: {sorted(map(str, layers))}")
+    blas = {str(r["threads"].get("blas")) for r in results if r.get("threads")}
+    if blas:
+        lines.append("BLAS threads (threadpoolctl): " + "; ".join(sorted(blas)))
+    return lines
+
+
+def header(meta: dict, results: list) -> list[str]:
+    m = meta["machine"]
+    v = m["versions"]
+    load0, load1 = meta["loadavg_start"], meta["loadavg_end"]
+    out = [f"# tracejit gradient benchmarks ({meta['mode']} run, {meta['started']})", "",
+           f"- Machine: {m['nproc']} CPUs (affinity {m['affinity']}), {m['cpu']}; load "
+           f"average {load0[0]:.2f} / {load0[1]:.2f} / {load0[2]:.2f} at start, "
+           f"{load1[0]:.2f} / {load1[1]:.2f} / {load1[2]:.2f} at end.",
+           "- Software: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".",
+           "- Threads in every worker: OPENBLAS_NUM_THREADS=1, MKL_NUM_THREADS=1, "
+           "OMP_NUM_THREADS=1 (unset for `*-parallel` rows); OPENBLAS_CORETYPE and "
+           "OPENBLAS_L2_SIZE unset."]
+    out += [f"- {line}." for line in _threads_summary(results)]
+    t = meta["timing"]
+    out += [f"- Steady state: median over >= {t['min_reps']} samples and >= "
+            f"{t['min_time_s']} s (at most {t['max_time_s']} s); calls shorter than "
+            f"{t['batch_below_s'] * 1e3:g} ms are timed in batches of k (`reps x k`)."]
+    out += [f"- {n}" for n in meta["notes"]]
+    out += ["",
+            "Columns: *median* steady-state time per call; *x numba-hand* / *x numpy-hand*: "
+            "median over that system's median (lower is faster); *first call*: build + "
+            "trace + compile + first run in a fresh process (after imports); *warm first "
+            "call*: the same in a second fresh process reusing the first one's disk cache; "
+            "*import*: importing numpy and the system; *max rel err*: max over the loss "
+            "value and each gradient of max|g - ref| / max|ref|, against numpy-hand in "
+            "float64 (WRONG above 1e-8 for float64, 1e-4 for float32); *cpu/wall*: cores "
+            "this worker kept busy during the steady loop; *other*: cores other processes "
+            "kept busy meanwhile (noise: with 2 cores, other >= 1 leaves a `*-parallel` row "
+            "one core). Memory (W1): RSS after imports, after making the "
+            "inputs, and the worker's peak RSS (VmHWM) before the check.", ""]
+    return out
+
+
+def table(wl, case_label: str, rows: list) -> list[str]:
+    unit, scale = ("us", 1e6) if wl.unit == "us" else ("ms", 1e3)
+    by_system = {r["system"]: r for r in rows}
+    base = {name: by_system.get(name) for name in ("numba-hand", "numpy-hand")}
+    base_t = {k: r["median_s"] for k, r in base.items()
+              if r and r.get("status") == "ok" and r.get("correct")}
+    memory = wl.id in MEMORY_WORKLOADS
+    loads = [r["loadavg_start"][0] for r in rows if r.get("loadavg_start")]
+    load = f"; load average {min(loads):.1f}-{max(loads):.1f} during the runs" if loads else ""
+    out = [f"### {wl.id} {wl.title}", "",
+           f"{case_label}, {wl.dtype}, `{wl.computes}` w.r.t. {wl.wrt}{load}.", ""]
+    cols = ["system", f"median {unit}", "x numba-hand", "x numpy-hand", "first call s",
+            "warm first call s", "import s", "max rel err", "cpu/wall", "other",
+            "reps x k"]
+    if memory:
+        cols += ["RSS imports MB", "RSS +data MB", "peak RSS MB"]
+    out += ["| " + " | ".join(cols) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|"]
+    notes = []
+    for r in rows:
+        if r.get("status") != "ok":
+            msg = r.get("error", "").splitlines()[0] if r.get("error") else ""
+            stage = f" in {r['stage']}" if r.get("stage") else ""
+            cells = [r["system"], f"{r['status'].upper()}{stage}"] + [""] * (len(cols) - 2)
+            out.append("| " + " | ".join(cells) + " |")
+            notes.append(f"- {r['system']}: {r['status']}{stage}: {msg}")
+            continue
+        med = r["median_s"]
+        ok = r.get("correct")
+        ratios = [_num(med / base_t[k], 3) if ok and k in base_t else "—"
+                  for k in ("numba-hand", "numpy-hand")]
+        shown = _num(med * scale, 4) if ok else f"({_num(med * scale, 4)})"
+        name = r["system"] if ok else f"{r['system']} **WRONG**"
+        cells = [name, shown, *ratios, _num(r["first_call_s"]),
+                 _warm(r), _num(r.get("import_s"), 2), _err(r),
+                 _num(r.get("cpu_per_wall"), 2), _num(r.get("other_cores_busy"), 2),
+                 f"{r['reps']} x{r['batch']}"]
+        if memory:
+            cells += [_num(r.get("rss_imports_mb"), 3), _num(r.get("rss_data_mb"), 3),
+                      _num(r.get("peak_rss_mb"), 3)]
+        out.append("| " + " | ".join(cells) + " |")
+        if r["system"] == "tracejit-parallel":
+            used = r.get("generated_prange")
+            notes.append("- tracejit-parallel is `tj.jit(..., parallel=True)`; the generated "
+                         "code " + {True: "uses `numba.prange`.", False:
+                                    "does NOT use prange (the option had no effect).",
+                                    None: "could not be inspected."}[used])
+    tj, nb = by_system.get("tracejit"), base.get("numba-hand")
+    if wl.latency and tj and "numba-hand" in base_t and tj.get("status") == "ok":
+        notes.append(f"- tracejit per-call overhead over the bare numba-hand call: "
+                     f"{(tj['median_s'] - nb['median_s']) * 1e6:+.2f} us "
+                     f"({tj['median_s'] / nb['median_s']:.2f}x).")
+    return out + ([""] + notes if notes else []) + [""]
+
+
+def render(meta: dict, results: list) -> str:
+    lines = header(meta, results)
+    order = list(SYSTEMS)
+    groups: dict = {}
+    for r in results:
+        groups.setdefault((r["workload"], r["case"]), []).append(r)
+    for (wid, case_label), rows in groups.items():
+        rows.sort(key=lambda r: order.index(r["system"]))
+        lines += table(WORKLOADS[wid], case_label, rows)
+    return "\n".join(lines)

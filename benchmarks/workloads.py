@@ -1,0 +1,600 @@
+"""The benchmark workloads (see /work/shared/BENCHMARKS.md) and the systems that compute them.
+
+Each workload has:
+- `loss(*args, xp)`: the loss written once in NumPy style against an array namespace `xp`
+  (`tracejit.numpy` + `tracejit.nn`, `jax.numpy`, `autograd.numpy`, or torch through a
+  small adapter), so every autodiff system differentiates the same code;
+- `numpy_grad(*args)`: the hand-derived gradient in plain NumPy (also the reference);
+- `numba_kernel(...)`: the hand-derived gradient as fused loops, compiled with `numba_jit`
+  (serial, and with `prange` as `numba-hand-parallel` where that helps);
+- `make_inputs(size, rng)`: the inputs, from a fixed seed.
+
+Outputs: `grad` workloads return the gradient(s); `value_and_grad` workloads return
+`(loss, gradients)`. `flatten_output` turns any system's output into `(value, [arrays])`
+with dict gradients in sorted-key order, which is how results are compared.
+
+Nothing here imports numba, tracejit or a peer library at module level: a worker process
+imports only what the system it measures needs (import time and memory are measured).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SEED = 20240527
+
+# ---------------------------------------------------------------------------------------
+# Array namespaces and Numba
+# ---------------------------------------------------------------------------------------
+
+
+class ArrayAPI:
+    """An array module (`tracejit.numpy`, `jax.numpy`, ...) plus the few helpers it lacks
+    (`logsumexp`, `log_softmax`, ...); attribute lookups fall through to the module."""
+
+    def __init__(self, module, **extras):
+        self._module = module
+        self.__dict__.update(extras)
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
+def bind(loss: Callable, xp) -> Callable:
+    """`loss` with its array namespace fixed: a plain function of the workload's arguments."""
+
+    def f(*args):
+        return loss(*args, xp=xp)
+
+    f.__name__ = f.__qualname__ = loss.__name__
+    return f
+
+
+# The kernels below loop with `prange`. It is plain `range` until `numba_jit` swaps in
+# `numba.prange` (which Numba treats as `range` unless parallel=True), so this module never
+# imports numba unless a Numba system is measured.
+prange = range
+
+
+def numba_jit(kernel: Callable, parallel: bool = False):
+    """Compile a hand-written kernel: serial (or prange-parallel), cached on disk, with
+    `error_model='numpy'` (no division-by-zero checks) and without fastmath, the same
+    settings tracejit uses by default.
+
+    Numba's cache index does not distinguish `parallel`: the runner gives every system its
+    own NUMBA_CACHE_DIR so the serial and parallel builds of one kernel never meet."""
+    global prange
+    import numba
+
+    prange = numba.prange
+    return numba.njit(kernel, cache=True, parallel=parallel, error_model="numpy")
+
+
+# ---------------------------------------------------------------------------------------
+# W1 elementwise (and W6: the same at n = 16)
+# ---------------------------------------------------------------------------------------
+
+
+def w1_loss(x, xp):
+    return xp.sum(xp.tanh(x) * xp.sin(x) + xp.exp(-0.5 * x * x))
+
+
+def w1_numpy_grad(x):
+    t = np.tanh(x)
+    return (1.0 - t * t) * np.sin(x) + t * np.cos(x) - x * np.exp(-0.5 * x * x)
+
+
+def w1_numba_kernel(x):
+    g = np.empty_like(x)
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        t = math.tanh(xi)
+        g[i] = (1.0 - t * t) * math.sin(xi) + t * math.cos(xi) - xi * math.exp(-0.5 * xi * xi)
+    return g
+
+
+def w1_inputs(size, rng):
+    return (rng.standard_normal(size["n"]),)
+
+
+# ---------------------------------------------------------------------------------------
+# W2 logistic regression: mean(logaddexp(0, -y (X w + b))), value and grad w.r.t. (w, b)
+# ---------------------------------------------------------------------------------------
+
+
+def w2_loss(w, b, X, y, xp):
+    return xp.mean(xp.logaddexp(0.0, -y * (X @ w + b)))
+
+
+def w2_numpy_grad(w, b, X, y):
+    n = X.shape[0]
+    m = -y * (X @ w + b)
+    softplus = np.logaddexp(0.0, m)
+    dz = -y * np.exp(m - softplus) / n  # d loss / d (X w + b); exp(m - softplus) = sigmoid(m)
+    return softplus.mean(), (X.T @ dz, dz.sum())
+
+
+def w2_numba_kernel(w, b, X, y):
+    n = X.shape[0]
+    inv_n = 1.0 / n
+    z = np.dot(X, w)
+    dz = np.empty(n)
+    loss = 0.0
+    gb = 0.0
+    for i in range(n):
+        m = -y[i] * (z[i] + b)
+        e = math.exp(-abs(m))
+        loss += max(m, 0.0) + math.log1p(e)  # logaddexp(0, m)
+        s = 1.0 / (1.0 + e) if m >= 0.0 else e / (1.0 + e)  # sigmoid(m)
+        d = -y[i] * s * inv_n
+        dz[i] = d
+        gb += d
+    return loss * inv_n, np.dot(X.T, dz), gb
+
+
+def w2_inputs(size, rng):
+    n, d = size["n"], size["d"]
+    X = rng.standard_normal((n, d))
+    w_true = rng.standard_normal(d)
+    y = np.where(X @ w_true + 0.5 * rng.standard_normal(n) > 0, 1.0, -1.0)
+    w = 0.1 * rng.standard_normal(d)
+    return w, np.float64(0.1), X, y
+
+
+# ---------------------------------------------------------------------------------------
+# W3 MLP 784-256-10, float32, params as a dict, mean softmax cross-entropy
+# ---------------------------------------------------------------------------------------
+
+
+def w3_loss(params, x, labels, xp):
+    h = xp.tanh(x @ params["W1"] + params["b1"])
+    logits = h @ params["W2"] + params["b2"]
+    logp = xp.log_softmax(logits, axis=1)
+    return -xp.mean(logp[xp.arange(x.shape[0]), labels])
+
+
+def w3_numpy_grad(params, x, labels):
+    dt = x.dtype.type
+    batch = x.shape[0]
+    rows = np.arange(batch)
+    h = np.tanh(x @ params["W1"] + params["b1"])
+    logits = h @ params["W2"] + params["b2"]
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(s[:, 0]) + m[:, 0] - logits[rows, labels])
+    dlogits = e / s
+    dlogits[rows, labels] -= 1
+    dlogits *= dt(1.0 / batch)
+    da = (dlogits @ params["W2"].T) * (dt(1) - h * h)
+    grads = {"W1": x.T @ da, "b1": da.sum(axis=0),
+             "W2": h.T @ dlogits, "b2": dlogits.sum(axis=0)}
+    return loss, grads
+
+
+def w3_numba_kernel(W1, W2, b1, b2, x, labels):
+    """Gradients in sorted-key order (W1, W2, b1, b2), like every dict result here."""
+    batch, hidden = x.shape[0], W1.shape[1]
+    classes = W2.shape[1]
+    one = np.float32(1.0)
+    inv_b = one / np.float32(batch)
+    h = np.dot(x, W1)
+    for i in range(batch):
+        for j in range(hidden):
+            h[i, j] = np.tanh(h[i, j] + b1[j])
+    d = np.dot(h, W2)  # logits, then overwritten with d loss / d logits
+    gb2 = np.zeros(classes, np.float32)
+    loss = 0.0
+    for i in range(batch):
+        k = labels[i]
+        m = d[i, 0] + b2[0]
+        for j in range(classes):
+            d[i, j] += b2[j]
+            m = max(m, d[i, j])
+        z_label = d[i, k]
+        s = np.float32(0.0)
+        for j in range(classes):
+            e = np.exp(d[i, j] - m)
+            d[i, j] = e
+            s += e
+        loss += np.log(s) + m - z_label
+        scale = inv_b / s
+        for j in range(classes):
+            d[i, j] *= scale
+        d[i, k] -= inv_b
+        for j in range(classes):
+            gb2[j] += d[i, j]
+    gW2 = np.dot(h.T, d)
+    da = np.dot(d, W2.T)
+    gb1 = np.zeros(hidden, np.float32)
+    for i in range(batch):
+        for j in range(hidden):
+            hij = h[i, j]
+            v = da[i, j] * (one - hij * hij)
+            da[i, j] = v
+            gb1[j] += v
+    gW1 = np.dot(x.T, da)
+    return np.float32(loss / batch), gW1, gW2, gb1, gb2
+
+
+def w3_numba_args(params, x, labels):
+    return params["W1"], params["W2"], params["b1"], params["b2"], x, labels
+
+
+def w3_inputs(size, rng):
+    batch, n_in, hidden, classes = size["batch"], 784, 256, 10
+    f32 = np.float32
+    params = {
+        "W1": (rng.standard_normal((n_in, hidden)) / math.sqrt(n_in)).astype(f32),
+        "b1": (0.01 * rng.standard_normal(hidden)).astype(f32),
+        "W2": (rng.standard_normal((hidden, classes)) / math.sqrt(hidden)).astype(f32),
+        "b2": (0.01 * rng.standard_normal(classes)).astype(f32),
+    }
+    x = rng.random((batch, n_in)).astype(f32)
+    labels = rng.integers(0, classes, batch)
+    return params, x, labels
+
+
+# ---------------------------------------------------------------------------------------
+# W4 Rosenbrock
+# ---------------------------------------------------------------------------------------
+
+
+def w4_loss(x, xp):
+    return xp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def w4_numpy_grad(x):
+    a, t = x[:-1], x[1:] - x[:-1] ** 2
+    g = np.zeros_like(x)
+    g[:-1] = -400 * a * t - 2 * (1 - a)
+    g[1:] += 200 * t
+    return g
+
+
+def w4_numba_kernel(x):
+    n = x.shape[0]
+    g = np.empty_like(x)
+    g[0] = -400.0 * x[0] * (x[1] - x[0] * x[0]) - 2.0 * (1.0 - x[0])
+    for i in prange(1, n - 1):
+        a = x[i]
+        p = x[i - 1]
+        g[i] = -400.0 * a * (x[i + 1] - a * a) - 2.0 * (1.0 - a) + 200.0 * (a - p * p)
+    g[n - 1] = 200.0 * (x[n - 1] - x[n - 2] * x[n - 2])
+    return g
+
+
+def w4_inputs(size, rng):
+    return (rng.uniform(-2.0, 2.0, size["n"]),)
+
+
+# ---------------------------------------------------------------------------------------
+# W8 softmax cross-entropy over logits (4096, 1000): value and grad w.r.t. logits
+# ---------------------------------------------------------------------------------------
+
+
+def w8_loss(logits, labels, xp):
+    rows = xp.arange(logits.shape[0])
+    return xp.mean(xp.logsumexp(logits, axis=1) - logits[rows, labels])
+
+
+def w8_numpy_grad(logits, labels):
+    n = logits.shape[0]
+    rows = np.arange(n)
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(s[:, 0]) + m[:, 0] - logits[rows, labels])
+    g = e / s
+    g[rows, labels] -= 1.0
+    g /= n
+    return loss, g
+
+
+def w8_numba_kernel(logits, labels):
+    n, c = logits.shape
+    inv_n = 1.0 / n
+    g = np.empty_like(logits)
+    loss = 0.0
+    for i in prange(n):
+        m = logits[i, 0]
+        for j in range(c):
+            m = max(m, logits[i, j])
+        s = 0.0
+        for j in range(c):
+            e = math.exp(logits[i, j] - m)
+            g[i, j] = e
+            s += e
+        k = labels[i]
+        loss += math.log(s) + m - logits[i, k]
+        scale = inv_n / s
+        for j in range(c):
+            g[i, j] *= scale
+        g[i, k] -= inv_n
+    return loss * inv_n, g
+
+
+def w8_inputs(size, rng):
+    n, c = size["n"], size["classes"]
+    return 3.0 * rng.standard_normal((n, c)), rng.integers(0, c, n)
+
+
+# ---------------------------------------------------------------------------------------
+# The table of workloads
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str  # e.g. "n=1e6"; unique within its workload
+    size: dict
+
+
+@dataclass(frozen=True)
+class Workload:
+    id: str
+    title: str
+    wrt: str
+    dtype: str
+    loss: Callable
+    numpy_grad: Callable
+    numba_kernel: Callable
+    make_inputs: Callable
+    cases: tuple[Case, ...]
+    quick_cases: tuple[Case, ...]
+    argnums: int | tuple[int, ...] = 0
+    value_and_grad: bool = False
+    numba_args: Callable = field(default=lambda *args: args)
+    parallel: bool = False  # run numba-hand-parallel
+    unit: str = "ms"
+    latency: bool = False  # per-call latency of an already compiled gradient (W6)
+
+    def case(self, label: str) -> Case:
+        for c in self.cases + self.quick_cases:
+            if c.label == label:
+                return c
+        raise KeyError(f"{self.id} has no case {label!r}")
+
+    def inputs(self, case: Case) -> tuple:
+        return self.make_inputs(case.size, np.random.default_rng(SEED))
+
+    @property
+    def computes(self) -> str:
+        return "value_and_grad" if self.value_and_grad else "grad"
+
+
+def _n(n: int) -> Case:
+    return Case(f"n=1e{round(math.log10(n))}", {"n": n})
+
+
+WORKLOADS: dict[str, Workload] = {w.id: w for w in [
+    Workload("W1", "elementwise: sum(tanh(x) sin(x) + exp(-x^2/2))", "x", "float64",
+             w1_loss, w1_numpy_grad, w1_numba_kernel, w1_inputs,
+             cases=(_n(10**6), _n(10**7)), quick_cases=(_n(10**5), _n(10**6)), parallel=True),
+    Workload("W2", "logreg: mean(logaddexp(0, -y (X w + b)))", "w, b", "float64",
+             w2_loss, w2_numpy_grad, w2_numba_kernel, w2_inputs,
+             cases=(Case("X (20000,100)", {"n": 20000, "d": 100}),),
+             quick_cases=(Case("X (5000,100)", {"n": 5000, "d": 100}),),
+             argnums=(0, 1), value_and_grad=True),
+    Workload("W3", "MLP 784-256-10: softmax cross-entropy of tanh(x W1 + b1) W2 + b2",
+             "params dict {W1, W2, b1, b2}", "float32",
+             w3_loss, w3_numpy_grad, w3_numba_kernel, w3_inputs,
+             cases=(Case("batch 256", {"batch": 256}),),
+             quick_cases=(Case("batch 64", {"batch": 64}),),
+             value_and_grad=True, numba_args=w3_numba_args),
+    Workload("W4", "rosenbrock: sum(100 (x[1:] - x[:-1]^2)^2 + (1 - x[:-1])^2)", "x",
+             "float64", w4_loss, w4_numpy_grad, w4_numba_kernel, w4_inputs,
+             cases=(_n(10**6),), quick_cases=(_n(10**5),), parallel=True),
+    Workload("W6", "small: W1 at n = 16, per-call latency of the compiled gradient", "x",
+             "float64", w1_loss, w1_numpy_grad, w1_numba_kernel, w1_inputs,
+             cases=(Case("n=16", {"n": 16}),), quick_cases=(Case("n=16", {"n": 16}),),
+             unit="us", latency=True),
+    Workload("W8", "softmax cross-entropy: mean(logsumexp(logits, 1) - logits[i, label_i])",
+             "logits", "float64", w8_loss, w8_numpy_grad, w8_numba_kernel, w8_inputs,
+             cases=(Case("logits (4096,1000)", {"n": 4096, "classes": 1000}),),
+             quick_cases=(Case("logits (1024,1000)", {"n": 1024, "classes": 1000}),),
+             value_and_grad=True, parallel=True),
+]}
+
+# Workloads of BENCHMARKS.md that need tracejit features which do not exist yet.
+NOT_YET = {
+    "W5": "ode-scan needs a scan/loop primitive (tracing would unroll all 10000 steps)",
+    "W9": "per-example gradients need vmap",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Systems: how each one builds the gradient function of a workload
+# ---------------------------------------------------------------------------------------
+
+
+def _wrt_leaves(args, argnums):
+    nums = argnums if isinstance(argnums, tuple) else (argnums,)
+    return [leaf for i in nums for leaf in flatten(args[i])]
+
+
+def build_numpy_hand(wl: Workload, inputs):
+    return wl.numpy_grad, inputs
+
+
+def build_numba_hand(wl: Workload, inputs, parallel=False):
+    return numba_jit(wl.numba_kernel, parallel), wl.numba_args(*inputs)
+
+
+def build_tracejit(wl: Workload, inputs, parallel=False):
+    import tracejit as tj
+    import tracejit.nn as tnn
+    import tracejit.numpy as tnp
+
+    xp = ArrayAPI(tnp, logsumexp=tnn.logsumexp, log_softmax=tnn.log_softmax)
+    transform = tj.value_and_grad if wl.value_and_grad else tj.grad
+    options = {"parallel": True} if parallel else {}
+    return tj.jit(transform(bind(wl.loss, xp), argnums=wl.argnums), **options), inputs
+
+
+def build_jax(wl: Workload, inputs):
+    import jax
+    import jax.numpy as jnp
+
+    xp = ArrayAPI(jnp, logsumexp=jax.nn.logsumexp, log_softmax=jax.nn.log_softmax)
+    transform = jax.value_and_grad if wl.value_and_grad else jax.grad
+    g = jax.jit(transform(bind(wl.loss, xp), argnums=wl.argnums))
+    args = jax.tree_util.tree_map(jnp.asarray, inputs)
+    return (lambda *a: jax.block_until_ready(g(*a))), args
+
+
+def build_torch(wl: Workload, inputs, compiled=False):
+    import torch
+
+    xp = ArrayAPI(
+        torch,
+        logaddexp=lambda a, b: torch.logaddexp(torch.as_tensor(a, dtype=b.dtype), b),
+        logsumexp=lambda x, axis: torch.logsumexp(x, dim=axis),
+        log_softmax=lambda x, axis: torch.log_softmax(x, dim=axis),
+    )
+
+    def to_torch(a):
+        if isinstance(a, dict):
+            return {k: to_torch(v) for k, v in a.items()}
+        return torch.from_numpy(a) if isinstance(a, np.ndarray) else torch.tensor(a)
+
+    args = tuple(to_torch(a) for a in inputs)
+    wrt = _wrt_leaves(args, wl.argnums)
+    for t in wrt:
+        t.requires_grad_(True)
+    loss = bind(wl.loss, xp)
+    if compiled:
+        loss = torch.compile(loss)
+
+    def step(*a):
+        value = loss(*a)
+        grads = torch.autograd.grad(value, wrt)
+        return (value.detach(), grads) if wl.value_and_grad else grads
+
+    return step, args
+
+
+def build_autograd(wl: Workload, inputs):
+    import autograd
+    import autograd.numpy as anp
+    from autograd.scipy.special import logsumexp
+
+    xp = ArrayAPI(anp, logsumexp=logsumexp,
+                  log_softmax=lambda x, axis: x - logsumexp(x, axis=axis, keepdims=True))
+    loss = bind(wl.loss, xp)
+    transform = autograd.value_and_grad if wl.value_and_grad else autograd.grad
+    if isinstance(wl.argnums, int):
+        return transform(loss, wl.argnums), inputs
+    nums = wl.argnums  # autograd differentiates one argument: pack the others into it
+
+    def packed(wrt, *rest):
+        rest = list(rest)
+        args = [wrt[nums.index(i)] if i in nums else rest.pop(0)
+                for i in range(len(nums) + len(rest))]
+        return loss(*args)
+
+    g = transform(packed, 0)
+
+    def step(*a):
+        return g(tuple(a[i] for i in nums), *[v for i, v in enumerate(a) if i not in nums])
+
+    return step, inputs
+
+
+def _load_tracejit():
+    import tracejit  # noqa: F401  (numba is imported by tracejit on the first compile)
+    import tracejit.nn  # noqa: F401
+    import tracejit.numpy  # noqa: F401
+
+
+def _load_jax():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy  # noqa: F401
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    modules: tuple[str, ...]  # imported (and timed) before the data is made
+    build: Callable  # (workload, inputs) -> (function, call arguments)
+    load: Callable | None = None  # extra import-time setup
+    disk_cache: bool = False  # has a warm-cache first call worth measuring
+    parallel: bool = False  # uses several threads: OMP_NUM_THREADS is left unset
+    peer: bool = False  # optional: skipped with one line when not installed
+
+    def applies_to(self, wl: Workload, case: Case) -> bool:
+        if self.name == "numba-hand-parallel":
+            return wl.parallel
+        if self.name == "tracejit-parallel":  # one row: W1 at its largest size
+            return wl.id == "W1" and case in (wl.cases[-1], wl.quick_cases[-1])
+        return True
+
+    def import_modules(self) -> None:
+        for m in self.modules:
+            importlib.import_module(m)
+        if self.load is not None:
+            self.load()
+
+
+SYSTEMS: dict[str, System] = {s.name: s for s in [
+    System("numpy-hand", ("numpy",), build_numpy_hand),
+    System("numba-hand", ("numba",), build_numba_hand, disk_cache=True),
+    System("numba-hand-parallel", ("numba",),
+           lambda wl, a: build_numba_hand(wl, a, parallel=True), disk_cache=True,
+           parallel=True),
+    System("tracejit", ("tracejit",), build_tracejit, _load_tracejit, disk_cache=True),
+    System("tracejit-parallel", ("tracejit",),
+           lambda wl, a: build_tracejit(wl, a, parallel=True), _load_tracejit,
+           disk_cache=True, parallel=True),
+    System("jax", ("jax",), build_jax, _load_jax, peer=True),
+    System("torch", ("torch",), build_torch, peer=True),
+    System("torch-compile", ("torch",), lambda wl, a: build_torch(wl, a, compiled=True),
+           peer=True),
+    System("autograd", ("autograd",), build_autograd, peer=True),
+]}
+
+
+# ---------------------------------------------------------------------------------------
+# Comparing results
+# ---------------------------------------------------------------------------------------
+
+
+def to_numpy(a) -> np.ndarray:
+    if hasattr(a, "detach"):  # torch
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def flatten(tree) -> list:
+    """Leaves of nested tuples / lists / dicts (dicts in sorted-key order)."""
+    if isinstance(tree, dict):
+        return [leaf for k in sorted(tree) for leaf in flatten(tree[k])]
+    if isinstance(tree, (tuple, list)):
+        return [leaf for t in tree for leaf in flatten(t)]
+    return [tree]
+
+
+def flatten_output(wl: Workload, out) -> tuple[np.ndarray | None, list[np.ndarray]]:
+    """(loss value or None, gradient arrays in canonical order) from any system's output."""
+    if wl.value_and_grad:
+        return to_numpy(out[0]), [to_numpy(g) for g in flatten(tuple(out[1:]))]
+    return None, [to_numpy(g) for g in flatten(out)]
+
+
+def reference(wl: Workload, inputs):
+    """numpy-hand evaluated in float64 (float32 inputs are upcast): the gold result."""
+
+    def up(a):
+        if isinstance(a, dict):
+            return {k: up(v) for k, v in a.items()}
+        a = np.asarray(a)
+        return a.astype(np.float64) if a.dtype.kind == "f" else a
+
+    return flatten_output(wl, wl.numpy_grad(*[up(a) for a in inputs]))
