@@ -97,18 +97,30 @@ class Writer:
         self.lines: list[str] = []
         self.depth = 1
         self.memo: list[dict] = [{}]
+        # Where loop-invariant lines of the current stage go: just before its inner loops.
+        self.hoist: tuple | None = None  # (line index, depth, memo scope index)
+        self.guards = 0  # open if/else blocks (their reads must stay guarded)
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
+
+    def hoisted_line(self, text: str) -> int:
+        """Insert `text` before the current stage's inner loops; returns its memo scope."""
+        pos, depth, scope = self.hoist
+        self.lines.insert(pos, "    " * depth + text)
+        self.hoist = (pos + 1, depth, scope)
+        return scope
 
     @contextmanager
     def block(self, header: str):
         self.line(header)
         self.depth += 1
         self.memo.append({})
+        self.guards += 1
         try:
             yield
         finally:
+            self.guards -= 1
             self.memo.pop()
             self.depth -= 1
 
@@ -139,6 +151,7 @@ class ModuleWriter:
         self.stage_index = -1
         self.stage_idx: tuple = ()
         self.n_outer = 0
+        self.inner_locals: set = set()  # locals defined inside the current inner loops
         self.w = Writer()
 
     def _count_uses(self) -> dict:
@@ -187,11 +200,27 @@ class ModuleWriter:
         if (expr.isidentifier() or _is_simple(expr)) and cached is None:
             return expr
         local = self.fresh(self.name(atom))
-        self.w.line(f"{local} = {expr}")
-        self.w.remember(key, local)
+        if self.invariant(expr):  # depends on the outer loops only: once per row
+            scope = self.w.hoisted_line(f"{local} = {expr}")
+            self.w.memo[scope][key] = local
+        else:
+            self.w.line(f"{local} = {expr}")
+            self.w.remember(key, local)
+            if self.w.hoist is not None:
+                self.inner_locals.add(local)
         if cached is not None and tuple(idx) == self.stage_idx:
             self.w.line(f"{cached[0]}[{inner}] = {local}")
         return local
+
+    def invariant(self, expr: str) -> bool:
+        """True if `expr` reads no inner loop variable and no local computed inside the inner
+        loops (and no guard is open): it can move before the inner loops."""
+        if self.w.hoist is None or self.w.guards:
+            return False
+        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr))
+        if any(re.fullmatch(r"j\d+", n) for n in names):
+            return False
+        return not (names & self.inner_locals)
 
     def inline(self, eqn: Eqn, idx: list) -> str:
         prim = eqn.prim
@@ -326,6 +355,9 @@ class ModuleWriter:
                         self.w.line(f"{acc}_nan = False")
                     comp_acc = acc
                     row_locals.append((comp, comp_acc))
+            if inner_vars:
+                self.w.hoist = (len(self.w.lines), self.w.depth, len(self.w.memo) - 1)
+                self.inner_locals = set()
             self.open_loops(inner_vars, stage.inner)
             for comp in stage.items:
                 v = comp.var
@@ -362,6 +394,7 @@ class ModuleWriter:
                             self.w.line(f"{target} = "
                                         f"{_combine(comp.eqn.prim, target, value, dtype)}")
             self.close_loops(inner_vars)
+            self.w.hoist = None
             for comp in stage.items:
                 if comp.mode == "row":
                     acc = next(a for c, a in row_locals if c is comp)

@@ -405,8 +405,11 @@ def _jvp_logaddexp(tx, ty, x, y, out):
 
 
 pow_p, pow = binary("pow", np.power, "({0} ** {1})", _jvp_pow)
-logaddexp_p, logaddexp = binary("logaddexp", np.logaddexp, "np.logaddexp({0}, {1})",
-                                _jvp_logaddexp)
+logaddexp_p, logaddexp = binary(
+    "logaddexp", np.logaddexp,
+    "({0} + {1} if {0} == {1} and math.isinf({0}) else "
+    "max({0}, {1}) + math.log1p(math.exp(-abs({0} - {1}))))",
+    _jvp_logaddexp)
 max_p, max_ = binary("max", np.maximum, "max({0}, {1})", _jvp_max, inputs="any")
 min_p, min_ = binary("min", np.minimum, "min({0}, {1})", _jvp_min, inputs="any")
 atan2_p, atan2 = binary("atan2", np.arctan2, "math.atan2({0}, {1})", _jvp_atan2)
