@@ -248,6 +248,8 @@ class ModuleWriter:
             with self.w.block(header):
                 (pos, sub), = branch.reads.items()
                 self.w.line(f"{local} = {self.read(eqn.inputs[pos], sub)}")
+        if self.w.hoist is not None:  # assigned inside the inner loops: never hoist its readers
+            self.inner_locals.add(local)
         return local
 
     def gather(self, eqn: Eqn, idx: list) -> str:

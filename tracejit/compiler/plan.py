@@ -37,6 +37,7 @@ EXPENSIVE = {ew.exp_p, ew.expm1_p, ew.exp2_p, ew.log_p, ew.log1p_p, ew.log2_p, e
              ew.cosh_p, ew.tanh_p, ew.asinh_p, ew.acosh_p, ew.atanh_p, ew.logistic_p,
              ew.pow_p, ew.atan2_p, ew.hypot_p, ew.cbrt_p, ew.logaddexp_p}
 REDUCE_PRIMS = {rd.reduce_sum_p, rd.reduce_max_p, rd.reduce_min_p, rd.reduce_prod_p}
+MAX_INLINE_DEPTH = 64  # longest chain of inlined equations recomputed inside one loop body
 CALL_PRIMS = {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, rd.cumprod_p, rd.cumlinrec_p,
               rd.argmax_p, rd.argmin_p}
 
@@ -122,6 +123,19 @@ class _Planner:
                 op = e.inputs[0]
                 if isinstance(op, Var) and op in self.producer and not self.is_fill(op):
                     needs.add(op)
+        # Inlined cones are walked recursively (here and by the code generator): a value more
+        # than MAX_INLINE_DEPTH inlined equations deep is materialized, which bounds the
+        # recursion (long unrolled elementwise chains) and the recomputation.
+        depth: dict = {}
+        for e in self.ir.eqns:
+            v = e.outs[0]
+            if v in needs or e.prim not in INLINABLE:
+                continue
+            d = 1 + max((depth.get(a, 0) for a in e.inputs if isinstance(a, Var)), default=0)
+            if d > MAX_INLINE_DEPTH:
+                needs.add(v)
+                d = 0
+            depth[v] = d
         unknown = [e.prim.name for e in self.ir.eqns
                    if e.prim not in INLINABLE | REDUCE_PRIMS | CALL_PRIMS]
         if unknown:

@@ -113,14 +113,14 @@ def jvp_values(ir: IR, primals: Sequence, tangents: Sequence) -> tuple[list, lis
     return [p for p, _ in results], [t for _, t in results]
 
 
-def jvp_ir(ir: IR, nonzero: Sequence[bool], instantiate_outs: bool = True
+def jvp_ir(ir: IR, nonzero: Sequence[bool], instantiate_outs=True
            ) -> tuple[IR, list[bool]]:
     """IR -> IR: inputs (primals..., tangents of the `nonzero` inputs...),
     outputs (primal outs..., tangent outs...).
 
-    With `instantiate_outs`, every output gets a tangent output (zeros materialized where the
-    output does not depend on the inputs); otherwise zero tangent outputs are dropped and the
-    returned mask says which tangent outputs exist.
+    With `instantiate_outs` True, every output gets a tangent output (zeros materialized where
+    the output does not depend on the inputs); False drops zero tangent outputs; a sequence of
+    bools instantiates per output. The returned mask says which tangent outputs exist.
     """
     in_avals = ir.in_avals
     tan_avals = [tangent_aval(a) for a, nz in zip(in_avals, nonzero) if nz]
@@ -132,11 +132,10 @@ def jvp_ir(ir: IR, nonzero: Sequence[bool], instantiate_outs: bool = True
         tangents = [next(it) if nz else Zero(tangent_aval(a))
                     for a, nz in zip(in_avals, nonzero)]
         outs, touts = jvp_values(ir, primals, tangents)
-        out_nonzero.extend(not is_zero(t) for t in touts)
-        if instantiate_outs:
-            touts = [instantiate(t) for t in touts]
-        else:
-            touts = [t for t in touts if not is_zero(t)]
+        keep = instantiate_outs if isinstance(instantiate_outs, (list, tuple)) else \
+            [bool(instantiate_outs)] * len(touts)
+        out_nonzero.extend(k or not is_zero(t) for t, k in zip(touts, keep))
+        touts = [instantiate(t) for t, k in zip(touts, keep) if k or not is_zero(t)]
         return list(outs) + list(touts)
 
     new_ir, captured = trace_flat(fn, list(in_avals) + tan_avals, name=f"jvp_{ir.name}",

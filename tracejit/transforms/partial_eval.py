@@ -7,9 +7,14 @@ reads); the unknown part is linear in the tangents and reads the residuals as in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..ir import IR, Literal, Var
+
+# prim -> rule(eqn, in_known) -> (known_eqns, unknown_eqns): for primitives whose equations
+# must themselves be split (control flow: the known part of a loop body runs in a known loop,
+# the rest in an unknown loop that reads the known loop's stacked residuals).
+partial_eval_rules: dict[object, Callable] = {}
 
 
 def partial_eval(ir: IR, in_known: Sequence[bool], out_unknown: Sequence[bool]
@@ -24,9 +29,16 @@ def partial_eval(ir: IR, in_known: Sequence[bool], out_unknown: Sequence[bool]
     known_vars.update(ir.constvars)
     known_eqns, unknown_eqns = [], []
     for eqn in ir.eqns:
-        if all(isinstance(a, Literal) or a in known_vars for a in eqn.inputs):
+        eqn_known = [isinstance(a, Literal) or a in known_vars for a in eqn.inputs]
+        if all(eqn_known):
             known_eqns.append(eqn)
             known_vars.update(eqn.outs)
+        elif any(eqn_known) and eqn.prim in partial_eval_rules:
+            k_eqns, u_eqns = partial_eval_rules[eqn.prim](eqn, eqn_known)
+            known_eqns.extend(k_eqns)
+            unknown_eqns.extend(u_eqns)
+            for e in k_eqns:
+                known_vars.update(e.outs)
         else:
             unknown_eqns.append(eqn)
 
