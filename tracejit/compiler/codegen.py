@@ -16,7 +16,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import dtypes
-from ..ir import Eqn, Literal, Var
+from ..ir import IR, Eqn, Literal, Var, format_param
+from ..primitives import control as cf
 from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
@@ -135,10 +136,15 @@ class Writer:
 
 
 class ModuleWriter:
-    def __init__(self, plan: Plan, fastmath, parallel: bool = False):
+    def __init__(self, plan: Plan, fastmath, parallel: bool = False, parent=None,
+                 prefix: str = ""):
         self.plan = plan
         self.ir = plan.ir
-        self.names = {v: _safe(n) for v, n in plan.names.items()}
+        self.prefix = prefix
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.root = self if parent is None else parent.root
+        self.consts: list = []  # (name, value) of every constant, on the root writer
+        self.names = {v: _safe(prefix + n) for v, n in plan.names.items()}
         self.producer = {v: e for e in self.ir.eqns for v in e.outs}
         self.values: dict[Var, tuple] = {}  # var -> ("array" | "scalar", name)
         self.local_count: dict[str, int] = {}
@@ -152,7 +158,9 @@ class ModuleWriter:
         self.stage_idx: tuple = ()
         self.n_outer = 0
         self.inner_locals: set = set()  # locals defined inside the current inner loops
-        self.w = Writer()
+        self.w = Writer() if parent is None else parent.w
+        if parent is not None:
+            self.local_count = parent.local_count
 
     def _count_uses(self) -> dict:
         uses: dict = {}
@@ -186,6 +194,9 @@ class ModuleWriter:
             return hit
         if atom in self.values:
             kind, name = self.values[atom]
+            if kind == "rows":  # one step's slice of a scanned array: name = (array, step)
+                base, t = name
+                return f"{base}[{', '.join([t] + [str(i) for i in idx])}]"
             if kind == "array" and atom.aval.shape:
                 return f"{name}[{', '.join(map(str, idx))}]"
             return name
@@ -302,7 +313,8 @@ class ModuleWriter:
                             for a in e.inputs)
             params = ""
             if e.params and e.prim not in ELEMENTWISE_LIKE:
-                params = "[" + ", ".join(f"{k}={v}" for k, v in e.params.items()) + "]"
+                params = "[" + ", ".join(f"{k}={_param_text(v)}" for k, v in e.params.items()) \
+                    + "]"
             self.w.line(f"#   {self.plan.names[e.outs[0]]}: {e.outs[0].aval} = "
                         f"{e.prim.name}{params} {text}")
 
@@ -462,13 +474,163 @@ class ModuleWriter:
             self.scatter_add(comp)
         elif prim in (rd.cumsum_p, rd.cumprod_p, rd.cumlinrec_p):
             self.cumulative(comp)
+        elif prim is cf.scan_p:
+            self.scan(k, comp)
+        elif prim is cf.while_p:
+            self.while_loop(k, comp)
+        elif prim is cf.cond_p:
+            self.cond(k, comp)
+        elif prim is cf.checkpoint_p:
+            outs = self.sub_program(k, comp.eqn.params["body"], "c",
+                                    [self.binding(a) for a in comp.eqn.inputs])
+            self.bind_outputs(comp.eqn.outs, outs)
         else:
             self.arg_reduce(comp)
 
+    # -- control flow: bodies are planned and written in place ---------------------------
+    def binding(self, atom) -> tuple:
+        """How a sub-program reads one of this program's values."""
+        if isinstance(atom, Literal):
+            return ("scalar", literal(atom.value, atom.aval.dtype))
+        kind, name = self.values[atom]
+        if kind == "rows":
+            return ("array", f"{name[0]}[{name[1]}]") if atom.aval.shape else \
+                ("scalar", f"{name[0]}[{name[1]}]")
+        return (kind, name)
+
+    def sub_program(self, k: int, ir, tag: str, bindings: list) -> list[str]:
+        """Write `ir` here with its inputs bound; returns expressions of its outputs."""
+        from .plan import make_plan
+        child = ModuleWriter(make_plan(ir), self.fastmath, False, parent=self,
+                             prefix=f"{self.prefix}{tag}{k}_")
+        return child.emit_program(bindings)
+
+    def emit_program(self, bindings: list) -> list[str]:
+        for v, b in zip(self.ir.invars, bindings):
+            self.values[v] = b
+        self.register_consts()
+        for k, kernel in enumerate(self.plan.kernels):
+            if isinstance(kernel, CallKernel):
+                self.call_kernel(k, kernel)
+            else:
+                self.loop_kernel(k, kernel)
+        return [literal(a.value, a.aval.dtype) if isinstance(a, Literal) else
+                self.array_of(a) for a in self.ir.outs]
+
+    def register_consts(self) -> None:
+        for v, val in zip(self.ir.constvars, self.ir.constvals):
+            name = self.name(v)
+            self.root.consts.append((name, val))
+            self.values[v] = ("array", name)
+
+    def bind_outputs(self, outs: list, exprs: list) -> None:
+        for v, e in zip(outs, exprs):
+            self.values[v] = ("array" if v.aval.shape else "scalar", e)
+
+    def carry_locals(self, outs, inits) -> list[str]:
+        names = []
+        for v, init in zip(outs, inits):
+            name = self.name(v)
+            value = self.array_of(init) if not isinstance(init, Literal) else \
+                literal(init.value, init.aval.dtype)
+            if v.aval.shape:
+                value = f"np.ascontiguousarray({value})"
+            self.w.line(f"{name} = {value}")
+            names.append(name)
+        return names
+
+    def assign(self, names: list[str], exprs: list[str]) -> None:
+        if not names:
+            return
+        if len(names) == 1:
+            self.w.line(f"{names[0]} = {exprs[0]}")
+        else:
+            self.w.line(f"{', '.join(names)} = {', '.join(exprs)}")
+
+    def scan(self, k: int, comp: Computation) -> None:
+        eqn, p = comp.eqn, comp.eqn.params
+        nc, nk, n = p["num_consts"], p["num_carry"], p["length"]
+        consts, carry, xs = eqn.inputs[:nc], eqn.inputs[nc:nc + nk], eqn.inputs[nc + nk:]
+        carry_names = self.carry_locals(eqn.outs[:nk], carry)
+        ys = eqn.outs[nk:]
+        for y in ys:
+            self.alloc(y)
+        t = f"t{self.depth}"
+        order = f"range({n} - 1, -1, -1)" if p["reverse"] else f"range({n})"
+        with self.w.block(f"for {t} in {order}:"):
+            bindings = [self.binding(a) for a in consts]
+            bindings += [("array" if v.aval.shape else "scalar", name)
+                         for v, name in zip(eqn.outs[:nk], carry_names)]
+            for x in xs:
+                base = self.array_of(x)
+                bindings.append(("rows", (base, t)) if x.aval.ndim > 1 else
+                                ("scalar", f"{base}[{t}]"))
+            outs = self.sub_program(k, p["body"], "s", bindings)
+            for y, expr in zip(ys, outs[nk:]):  # before the carries change
+                self.store_step(y, t, expr)
+            self.assign(carry_names, outs[:nk])
+        for v, name in zip(eqn.outs[:nk], carry_names):
+            self.values[v] = ("array" if v.aval.shape else "scalar", name)
+
+    def store_step(self, y: Var, t: str, expr: str) -> None:
+        """ys[t] = value, with explicit loops for array values (no slice assignment)."""
+        name = self.values[y][1]
+        shape = y.aval.shape[1:]
+        if not shape:
+            self.w.line(f"{name}[{t}] = {expr}")
+            return
+        loop_vars = [f"u{d}" for d in range(len(shape))]
+        self.open_loops(loop_vars, shape)
+        src = f"{expr}[{', '.join(loop_vars)}]" if expr.isidentifier() or "[" in expr else expr
+        self.w.line(f"{name}[{', '.join([t] + loop_vars)}] = {src}")
+        self.close_loops(loop_vars)
+
+    def while_loop(self, k: int, comp: Computation) -> None:
+        eqn, p = comp.eqn, comp.eqn.params
+        ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+        cc, bc, carry = eqn.inputs[:ncc], eqn.inputs[ncc:ncc + nbc], eqn.inputs[ncc + nbc:]
+        carry_names = self.carry_locals(eqn.outs, carry)
+        carry_bind = [("array" if v.aval.shape else "scalar", name)
+                      for v, name in zip(eqn.outs, carry_names)]
+        with self.w.block("while True:"):
+            (pred,) = self.sub_program(k, p["cond_ir"], "wc",
+                                       [self.binding(a) for a in cc] + carry_bind)
+            with self.w.block(f"if not {pred}:"):
+                self.w.line("break")
+            outs = self.sub_program(k, p["body_ir"], "wb",
+                                    [self.binding(a) for a in bc] + carry_bind)
+            self.assign(carry_names, outs)
+        for v, name in zip(eqn.outs, carry_names):
+            self.values[v] = ("array" if v.aval.shape else "scalar", name)
+
+    def cond(self, k: int, comp: Computation) -> None:
+        eqn = comp.eqn
+        branches = eqn.params["branches"]
+        index = self.read(eqn.inputs[0], [])
+        args = [self.binding(a) for a in eqn.inputs[1:]]
+        names = [self.name(v) for v in eqn.outs]
+        for b, branch in enumerate(branches):
+            if b == 0:
+                header = f"if {index} <= 0:" if len(branches) > 1 else "if True:"
+            elif b == len(branches) - 1:
+                header = "else:"
+            else:
+                header = f"elif {index} == {b}:"
+            with self.w.block(header):
+                outs = self.sub_program(k, branch, f"b{b}", list(args))
+                self.assign(names, [f"np.ascontiguousarray({o})" if v.aval.shape else o
+                                    for v, o in zip(eqn.outs, outs)])
+        for v, name in zip(eqn.outs, names):
+            self.values[v] = ("array" if v.aval.shape else "scalar", name)
+
     def array_of(self, atom) -> str:
+        """The whole value of `atom` as an expression (an array name, a view or a scalar)."""
         if isinstance(atom, Literal):
             return literal(atom.value, atom.aval.dtype)
-        return self.values[atom][1]
+        kind, name = self.values[atom]
+        if kind == "rows":
+            return f"{name[0]}[{name[1]}]"
+        return name
 
     def dot(self, comp: Computation) -> None:
         eqn = comp.eqn
@@ -643,10 +805,7 @@ class ModuleWriter:
         for v in ir.invars:
             params.append(self.name(v))
             self.values[v] = ("array" if v.aval.shape else "scalar", self.name(v))
-        const_params = []
-        for v in ir.constvars:
-            const_params.append(self.name(v))
-            self.values[v] = ("array", self.name(v))
+        self.register_consts()
         for k, kernel in enumerate(self.plan.kernels):
             if isinstance(kernel, CallKernel):
                 self.call_kernel(k, kernel)
@@ -663,7 +822,14 @@ class ModuleWriter:
         ret = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ("," if len(outs) == 1
                                                                       else "") + ")"
         self.w.line(f"return {ret}" if outs else "return ()")
-        return params, const_params
+        return params, [name for name, _ in self.consts]
+
+
+def _param_text(value) -> str:
+    """A parameter in a one-line comment (nested IRs are written out below it)."""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, IR) for v in value):
+        return "(" + ", ".join(f"<ir {v.name}>" for v in value) + ")"
+    return f"<ir {value.name}>" if isinstance(value, IR) else format_param(value)
 
 
 def _is_simple(expr: str) -> bool:
@@ -726,10 +892,10 @@ def generate(plan: Plan, fastmath=False, parallel=False) -> tuple[str, list]:
         "",
     ]
     big_consts = []
-    for v, val in zip(plan.ir.constvars, plan.ir.constvals):
-        header.append(_const_source(f"CONST_{mw.name(v)}", val))
+    for name, val in mw.consts:
+        header.append(_const_source(f"CONST_{name}", val))
         big_consts.append(val)
-    if plan.ir.constvars:
+    if mw.consts:
         header.append("")
     header.append("")
     par = ", parallel=True" if mw.used_prange else ""

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import IR, Eqn, Literal, Var, var_names
+from ..primitives import control as cf
 from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
@@ -38,8 +39,10 @@ EXPENSIVE = {ew.exp_p, ew.expm1_p, ew.exp2_p, ew.log_p, ew.log1p_p, ew.log2_p, e
              ew.pow_p, ew.atan2_p, ew.hypot_p, ew.cbrt_p, ew.logaddexp_p}
 REDUCE_PRIMS = {rd.reduce_sum_p, rd.reduce_max_p, rd.reduce_min_p, rd.reduce_prod_p}
 MAX_INLINE_DEPTH = 64  # longest chain of inlined equations recomputed inside one loop body
-CALL_PRIMS = {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, rd.cumprod_p, rd.cumlinrec_p,
-              rd.argmax_p, rd.argmin_p}
+# Control flow: real loops and branches whose bodies are planned and generated recursively.
+CONTROL_PRIMS = {cf.cond_p, cf.scan_p, cf.while_p, cf.checkpoint_p}
+CALL_PRIMS = CONTROL_PRIMS | {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, rd.cumprod_p,
+                              rd.cumlinrec_p, rd.argmax_p, rd.argmin_p}
 
 
 @dataclass(eq=False)
@@ -111,7 +114,7 @@ class _Planner:
         for e in self.ir.eqns:
             if e.prim in REDUCE_PRIMS or e.prim in CALL_PRIMS:
                 needs.update(e.outs)
-            if e.prim is la.dot_general_p:
+            if e.prim is la.dot_general_p or e.prim in CONTROL_PRIMS:
                 needs.update(a for a in e.inputs if isinstance(a, Var) and a in self.producer)
             if e.prim is ix.gather_p:
                 op = e.inputs[0]
@@ -248,7 +251,8 @@ class _Planner:
         kernel to the one that produces a value `comp` reads."""
         if comp.kind == "call":
             self.kernels.append(CallKernel(comp))
-            self.where[comp.var] = (len(self.kernels) - 1, 0, comp)
+            for v in comp.eqn.outs:
+                self.where[v] = (len(self.kernels) - 1, 0, comp)
             return
         reads = self.reads_for_placement(comp)
         produced_by = {self.where[v][0] for v, _ in reads if v in self.where}
@@ -373,7 +377,7 @@ class _Planner:
                 if comp.kind == "call":
                     stored.update(v for v, _ in self.reads(comp, [])
                                   if v in self.where)
-                    stored.add(comp.var)
+                    stored.update(comp.eqn.outs)
                     continue
                 outer = kernel.outer
                 inner = next(st.inner for st in kernel.stages if comp in st.items)

@@ -29,12 +29,27 @@ def _reorder(ir: IR, in_order=None, out_order=None, name=None) -> IR:
 
 
 def _depends(ir: IR, unknown_in) -> list[bool]:
-    """Which outputs of `ir` depend on the inputs marked unknown (forward propagation)."""
+    """Which outputs of `ir` depend on the inputs marked unknown (forward propagation).
+
+    Mirrors `partial_eval`: a nested control-flow equation with some known inputs splits
+    its outputs as its partial-evaluation rule does (the JVP of a cond or scan returns
+    primal outputs, which stay known, next to tangent outputs, which do not)."""
     unknown = {v for v, u in zip(ir.invars, unknown_in) if u}
     for eqn in ir.eqns:
-        if any(isinstance(a, Var) and a in unknown for a in eqn.inputs):
+        flags = [isinstance(a, Var) and a in unknown for a in eqn.inputs]
+        if not any(flags):
+            continue
+        rule = _depends_rules.get(eqn.prim)
+        if rule is None or all(flags):
             unknown.update(eqn.outs)
+        else:
+            unknown.update(v for v, d in zip(eqn.outs, rule(eqn, flags)) if d)
     return [isinstance(a, Var) and a in unknown for a in ir.outs]
+
+
+# prim -> rule(eqn, unknown input flags) -> unknown output flags, as its partial_eval rule
+# splits them (filled in below, next to each primitive).
+_depends_rules: dict = {}
 
 
 def _zeros(aval: ShapedArray):
@@ -87,13 +102,22 @@ def _cond_jvp(primals, tangents, *, branches):
     return outs[:n_out], touts
 
 
+def _cond_unknown_outs(eqn: Eqn, unknown_in) -> list[bool]:
+    if unknown_in[0]:  # unknown index: every output is unknown
+        return [True] * len(eqn.outs)
+    return [any(col) for col in zip(*[_depends(b, unknown_in[1:])
+                                      for b in eqn.params["branches"]])]
+
+
+_depends_rules[cond_p] = _cond_unknown_outs
+
+
 def _cond_partial_eval(eqn: Eqn, in_known):
     index_known, args_known = in_known[0], in_known[1:]
     if not index_known:
         return [], [eqn]
     branches = eqn.params["branches"]
-    out_unknown = [any(col) for col in zip(*[_depends(b, [not k for k in args_known])
-                                             for b in branches])]
+    out_unknown = _cond_unknown_outs(eqn, [not k for k in in_known])
     splits = [partial_eval(b, args_known, out_unknown) for b in branches]
     res_avals = [[v.aval for v in unk.invars[:n_res]] for _, unk, n_res in splits]
     known_args = [a for a, k in zip(eqn.inputs[1:], args_known) if k]
@@ -255,9 +279,10 @@ def _scan_jvp(primals, tangents, *, body, num_consts, num_carry, length, reverse
     return p_out, t_out
 
 
-def _scan_partial_eval(eqn: Eqn, in_known):
+def _scan_known_carry(eqn: Eqn, in_known):
+    """(known carries, unknown outputs of the scan) for the inputs marked known."""
     p = eqn.params
-    body, nc, nk, length = p["body"], p["num_consts"], p["num_carry"], p["length"]
+    body, nc, nk = p["body"], p["num_consts"], p["num_carry"]
     k_consts, k_carry, k_xs = in_known[:nc], list(in_known[nc:nc + nk]), in_known[nc + nk:]
     # Fixpoint: a carry is unknown if it starts unknown or the body makes it so.
     while True:
@@ -266,9 +291,20 @@ def _scan_partial_eval(eqn: Eqn, in_known):
         if new == k_carry:
             break
         k_carry = new
+    return k_carry, [not k for k in k_carry] + dep[nk:]
+
+
+_depends_rules[scan_p] = lambda eqn, unknown_in: _scan_known_carry(
+    eqn, [not u for u in unknown_in])[1]
+
+
+def _scan_partial_eval(eqn: Eqn, in_known):
+    p = eqn.params
+    body, nc, nk, length = p["body"], p["num_consts"], p["num_carry"], p["length"]
+    k_consts, k_xs = in_known[:nc], in_known[nc + nk:]
+    k_carry, out_unknown = _scan_known_carry(eqn, in_known)
     body_known = list(k_consts) + k_carry + list(k_xs)
     n_ys = len(body.outs) - nk
-    out_unknown = [not k for k in k_carry] + dep[nk:]
     known_body, unknown_body, n_res = partial_eval(body, body_known, out_unknown)
     res_vars = unknown_body.invars[:n_res]
     known_consts_vars = [v for v, k in zip(body.invars[:nc], k_consts) if k]
@@ -477,7 +513,10 @@ def _checkpoint_partial_eval(eqn: Eqn, in_known):
     body = eqn.params["body"]
     out_unknown = _depends(body, [not k for k in in_known])
     known_outs = [i for i, u in enumerate(out_unknown) if not u]
-    known_body = _reorder(body, [i for i, k in enumerate(in_known) if k], known_outs)
+    # partial_eval (not just dropping inputs): a nested cond/scan equation may give known
+    # outputs while reading unknown inputs; its known half is what runs here.
+    known_ir = partial_eval(body, in_known, out_unknown)[0]
+    known_body = _reorder(known_ir, None, list(range(len(known_outs))))
     known_eqn = Eqn(checkpoint_p, [a for a, k in zip(eqn.inputs, in_known) if k],
                     [eqn.outs[i] for i in known_outs], {"body": _dce_ir(known_body)},
                     eqn.source)
@@ -486,6 +525,9 @@ def _checkpoint_partial_eval(eqn: Eqn, in_known):
     unknown_eqn = Eqn(checkpoint_p, list(eqn.inputs), [eqn.outs[i] for i in unknown_out],
                       {"body": unknown_body}, eqn.source)
     return [known_eqn], [unknown_eqn]
+
+
+_depends_rules[checkpoint_p] = lambda eqn, unknown_in: _depends(eqn.params["body"], unknown_in)
 
 
 def _dce_ir(ir: IR) -> IR:
