@@ -8,6 +8,7 @@ the primitive, so a jitted function compiles real loops and branches.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -77,10 +78,24 @@ def _check_same(what: str, first_name: str, first_tree, first_avals, other_name:
     if first_tree != other_tree:
         raise TypeError(f"{what}: {first_name} returns the structure {first_tree} but "
                         f"{other_name} returns {other_tree}")
-    for k, (a, b) in enumerate(zip(first_avals, other_avals)):
+    for k, (a, b, path) in enumerate(zip(first_avals, other_avals, _leaf_paths(first_tree))):
         if a.shape != b.shape or a.dtype != b.dtype:
-            raise TypeError(f"{what}: leaf {k} of the output is {a} in {first_name} but {b} "
-                            f"in {other_name}")
+            at = f" (at {path})" if path else ""
+            raise TypeError(f"{what}: leaf {k}{at} is {a} in {first_name} but {b} in "
+                            f"{other_name}")
+
+
+def _leaf_paths(tree) -> list[str]:
+    """Where each leaf of a PyTreeDef sits, e.g. `[1]['w']` (empty for a bare leaf)."""
+    if tree.node_type is None:
+        return [""]
+    if tree.node_type in (dict, OrderedDict):
+        keys = [f"[{k!r}]" for k in tree.aux]
+    elif hasattr(tree.node_type, "_fields"):
+        keys = [f".{f}" for f in tree.node_type._fields]
+    else:
+        keys = [f"[{i}]" for i in range(len(tree.children))]
+    return [key + rest for key, c in zip(keys, tree.children) for rest in _leaf_paths(c)]
 
 
 # -- cond / switch ---------------------------------------------------------------------------
@@ -204,8 +219,9 @@ def fori_loop(lower, upper, body_fun: Callable, init_val):
 # -- while_loop ------------------------------------------------------------------------------
 
 def while_loop(cond_fun: Callable, body_fun: Callable, init_val, max_iterations=None):
-    """`while cond_fun(val): val = body_fun(val)`. Forward mode differentiates it; reverse
-    mode needs a static trip count (fori_loop / scan)."""
+    """`while cond_fun(val): val = body_fun(val)`, for at most `max_iterations` steps when
+    given. Forward mode differentiates it; reverse mode needs `max_iterations` (the bound of
+    the tape that records each step for the backward pass)."""
     leaves, tree = tree_flatten(init_val)
     avals = _leaf_avals(leaves, "while_loop carry")
     c_ir, c_tree, c_cap = _trace_fun(lambda v: cond_fun(v), tree_flatten((init_val,))[1],
@@ -223,11 +239,13 @@ def while_loop(cond_fun: Callable, body_fun: Callable, init_val, max_iterations=
     c_ir = _close_over(c_ir, c_cap, c_cap)
     b_ir = _close_over(b_ir, b_cap, b_cap)
     from .core import bind
+    if max_iterations is not None:
+        max_iterations = int(max_iterations)
+        if max_iterations < 0:
+            raise ValueError("while_loop: max_iterations must be >= 0")
     outs = bind(cf.while_p, *c_cap, *b_cap, *[_cast(x, a) for x, a in zip(leaves, avals)],
                 cond_ir=c_ir, body_ir=b_ir, cond_nconsts=len(c_cap),
-                body_nconsts=len(b_cap))
-    if max_iterations is not None:
-        int(max_iterations)  # validated; bounds the tape of reverse mode once it exists
+                body_nconsts=len(b_cap), max_iterations=max_iterations)
     return tree_unflatten(tree, outs)
 
 

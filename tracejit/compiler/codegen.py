@@ -480,7 +480,7 @@ class ModuleWriter:
             self.while_loop(k, comp)
         elif prim is cf.cond_p:
             self.cond(k, comp)
-        elif prim is cf.checkpoint_p:
+        elif prim in (cf.checkpoint_p, cf.call_p):
             outs = self.sub_program(k, comp.eqn.params["body"], "c",
                                     [self.binding(a) for a in comp.eqn.inputs])
             self.bind_outputs(comp.eqn.outs, outs)
@@ -592,11 +592,18 @@ class ModuleWriter:
         carry_names = self.carry_locals(eqn.outs, carry)
         carry_bind = [("array" if v.aval.shape else "scalar", name)
                       for v, name in zip(eqn.outs, carry_names)]
+        limit = p.get("max_iterations")
+        steps = self.fresh(f"{self.prefix}steps")
+        if limit is not None:
+            self.w.line(f"{steps} = 0")
         with self.w.block("while True:"):
             (pred,) = self.sub_program(k, p["cond_ir"], "wc",
                                        [self.binding(a) for a in cc] + carry_bind)
-            with self.w.block(f"if not {pred}:"):
+            stop = f"not {pred}" if limit is None else f"not {pred} or {steps} >= {limit}"
+            with self.w.block(f"if {stop}:"):
                 self.w.line("break")
+            if limit is not None:
+                self.w.line(f"{steps} += 1")
             outs = self.sub_program(k, p["body_ir"], "wb",
                                     [self.binding(a) for a in bc] + carry_bind)
             self.assign(carry_names, outs)

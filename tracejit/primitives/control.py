@@ -412,7 +412,8 @@ transpose_rules[scan_p] = _scan_transpose
 while_p = Primitive("while_loop", multiple_results=True)
 
 
-def _while_abstract(*avals, cond_ir, body_ir, cond_nconsts, body_nconsts):
+def _while_abstract(*avals, cond_ir, body_ir, cond_nconsts, body_nconsts,
+                    max_iterations=None):
     carry = avals[cond_nconsts + body_nconsts:]
     if cond_ir.out_avals != [ShapedArray((), dtypes.bool_)]:
         raise TypeError(f"while_loop: cond_fun must return a bool scalar, got "
@@ -424,16 +425,21 @@ def _while_abstract(*avals, cond_ir, body_ir, cond_nconsts, body_nconsts):
     return list(carry)
 
 
-def _while_impl(*args, cond_ir, body_ir, cond_nconsts, body_nconsts):
+def _while_impl(*args, cond_ir, body_ir, cond_nconsts, body_nconsts, max_iterations=None):
     cc = list(args[:cond_nconsts])
     bc = list(args[cond_nconsts:cond_nconsts + body_nconsts])
     carry = list(args[cond_nconsts + body_nconsts:])
+    steps = 0
     while bool(eval_ir(cond_ir, cc + carry)[0]):
+        if max_iterations is not None and steps >= max_iterations:
+            break
         carry = list(eval_ir(body_ir, bc + carry))
+        steps += 1
     return [np.asarray(c) for c in carry]
 
 
-def _while_jvp(primals, tangents, *, cond_ir, body_ir, cond_nconsts, body_nconsts):
+def _while_jvp(primals, tangents, *, cond_ir, body_ir, cond_nconsts, body_nconsts,
+               max_iterations=None):
     ncc, nbc = cond_nconsts, body_nconsts
     nz = [not is_zero(t) for t in tangents]
     nz_bc, nz_carry = nz[ncc:ncc + nbc], nz[ncc + nbc:]
@@ -464,7 +470,7 @@ def _while_jvp(primals, tangents, *, cond_ir, body_ir, cond_nconsts, body_nconst
     t_carry = [instantiate(t) if not is_zero(t) else _zeros(tangent_aval(_aval(p)))
                for p, t, k in zip(carry, tangents[ncc + nbc:], nz_carry) if k]
     outs = bind(while_p, *cc, *bc, *carry, *t_carry, cond_ir=cond_aug, body_ir=jbody,
-                cond_nconsts=ncc, body_nconsts=len(bc))
+                cond_nconsts=ncc, body_nconsts=len(bc), max_iterations=max_iterations)
     p_out, t_iter = outs[:nk], iter(outs[nk:nk + n_tc])
     t_out = [next(t_iter) if k else Zero(tangent_aval(a))
              for k, a in zip(nz_carry, body_ir.out_avals)]
@@ -477,13 +483,98 @@ jvp_rules[while_p] = _while_jvp
 
 
 def _while_partial_eval(eqn: Eqn, in_known):
-    raise NotImplementedError(
-        "reverse-mode differentiation of while_loop (a loop whose trip count depends on "
-        "traced values) is not supported yet: use tj.fori_loop or tj.scan with a static trip "
-        "count, or forward mode (tj.jvp, tj.jacfwd)")
+    """Reverse mode of a while loop needs the trip count bounded: with `max_iterations`,
+    the loop is rewritten as a scan of that many steps whose body runs the loop body while
+    the condition holds (and passes the carry through after), which linearizes like any
+    scan: per-step residuals on a tape of `max_iterations` rows, replayed backwards."""
+    p = eqn.params
+    if p.get("max_iterations") is None:
+        raise NotImplementedError(
+            "reverse-mode differentiation of while_loop needs a bound on its trip count: pass "
+            "max_iterations=N to tj.while_loop (the tape holds N steps), or use tj.fori_loop "
+            "or tj.scan with a static trip count, or forward mode (tj.jvp, tj.jacfwd)")
+    lowered = _while_as_scan(p["cond_ir"], p["body_ir"], p["cond_nconsts"],
+                             p["body_nconsts"], p["max_iterations"])
+    call = Eqn(call_p, list(eqn.inputs), list(eqn.outs), {"body": lowered}, eqn.source)
+    return _call_partial_eval(call, in_known)
+
+
+def _while_as_scan(cond_ir: IR, body_ir: IR, ncc: int, nbc: int, max_iterations: int) -> IR:
+    """(cond consts, body consts, carry) -> carry, as a bounded scan with a cond inside."""
+    carry_avals = body_ir.out_avals
+    cc_avals = cond_ir.in_avals[:ncc]
+    bc_avals = body_ir.in_avals[:nbc]
+    keep_vars = [Var(a) for a in bc_avals + carry_avals]
+    keep = IR(keep_vars, [], [], [], keep_vars[nbc:], "keep")
+
+    def step(*args):
+        cc, bc, carry = args[:ncc], args[ncc:ncc + nbc], args[ncc + nbc:]
+        (go,) = eval_ir(cond_ir, list(cc) + list(carry))
+        from .structural import convert
+        index = convert(go, np.int32)
+        outs = cond_bind(index, list(bc) + list(carry), [keep, body_ir])
+        return list(outs)
+
+    step_ir = trace_flat(step, cc_avals + bc_avals + carry_avals, name=f"{body_ir.name}_step",
+                         stage_all=True)[0]
+
+    def loop(*args):
+        return scan_bind(list(args[:ncc + nbc]), list(args[ncc + nbc:]), [], step_ir,
+                         max_iterations, False)
+
+    return trace_flat(loop, cc_avals + bc_avals + carry_avals,
+                      name=f"while_{body_ir.name}", stage_all=True)[0]
 
 
 partial_eval_rules[while_p] = _while_partial_eval
+
+
+# =============================================================================================
+# call: run a closed IR (what a bounded while_loop becomes when it is linearized)
+# =============================================================================================
+
+call_p = Primitive("call", multiple_results=True)
+
+abstract_eval_rules[call_p] = lambda *avals, body: body.out_avals
+impl_rules[call_p] = lambda *args, body: eval_ir(body, args)
+
+
+def _call_jvp(primals, tangents, *, body):
+    nz = [not is_zero(t) for t in tangents]
+    jbody, out_nz = jvp_ir(body, nz, instantiate_outs=False)
+    outs = bind(call_p, *primals, *[t for t in tangents if not is_zero(t)], body=jbody)
+    n = len(body.outs)
+    it = iter(outs[n:])
+    return outs[:n], [next(it) if k else Zero(tangent_aval(a))
+                      for k, a in zip(out_nz, body.out_avals)]
+
+
+def _call_partial_eval(eqn: Eqn, in_known):
+    body = eqn.params["body"]
+    out_unknown = _depends(body, [not k for k in in_known])
+    known_ir, unknown_ir, n_res = partial_eval(body, in_known, out_unknown)
+    res_vars = [Var(v.aval) for v in unknown_ir.invars[:n_res]]
+    known_eqn = Eqn(call_p, [a for a, k in zip(eqn.inputs, in_known) if k],
+                    [v for v, u in zip(eqn.outs, out_unknown) if not u] + res_vars,
+                    {"body": _dce_ir(known_ir)}, eqn.source)
+    unknown_eqn = Eqn(call_p, res_vars + [a for a, k in zip(eqn.inputs, in_known) if not k],
+                      [v for v, u in zip(eqn.outs, out_unknown) if u],
+                      {"body": unknown_ir}, eqn.source)
+    return [known_eqn], [unknown_eqn]
+
+
+def _call_transpose(cts, *args, body):
+    linear = [is_undefined(a) for a in args]
+    t_body = transpose_ir(body, linear)
+    outs = bind(call_p, *[a for a in args if not is_undefined(a)],
+                *[instantiate(c) for c in cts], body=t_body)
+    it = iter(outs)
+    return [next(it) if lin else None for lin in linear]
+
+
+jvp_rules[call_p] = _call_jvp
+partial_eval_rules[call_p] = _call_partial_eval
+transpose_rules[call_p] = _call_transpose
 
 
 # =============================================================================================
