@@ -70,6 +70,7 @@ def concretization_error(aval, what: str) -> ConcretizationError:
         f"Cannot convert a traced value of type {aval} to a Python {what} at "
         f"{user_location()}\n"
         "Its value is unknown while the function is traced: only its shape and dtype are.\n"
-        "Use tnp.where(condition, x, y) to choose between values elementwise, or pass the "
-        "argument as static (static_argnums=...) if it is a plain Python value."
+        "Use tnp.where(condition, x, y) to choose between values elementwise, tj.cond / "
+        "tj.switch to branch, tj.while_loop / tj.fori_loop to loop, or pass the argument as "
+        "static (static_argnums=...) if it is a plain Python value."
     )
