@@ -4,7 +4,6 @@ disabling, and bad input. Compiled values are compared with the interpreter's an
 derivations; tests/test_jit_programs.py covers the primitives program by program.
 """
 
-import importlib
 import json
 import os
 import re
@@ -24,8 +23,6 @@ from tracejit.compiler import codegen as codegen_mod
 from tracejit.compiler.plan import CallKernel, LoopKernel
 from tracejit.ir import Var
 from tracejit.tree_util import tree_flatten
-
-jit_mod = importlib.import_module("tracejit.jit")  # `tracejit.jit` is also the function
 
 # -- helpers (also used by test_jit_programs.py) ---------------------------------------------
 
@@ -329,9 +326,14 @@ def _comps(kernel):
     return [c for st in kernel.stages for c in st.items]
 
 
-def test_lower_prints_every_stage():
+def test_lower_prints_every_stage(capsys):
     low = W1_GRAD.lower(X1[:16])
+    print(low.ir)
+    print(low.plan)
+    print(low.source)
+    printed = capsys.readouterr().out
     text_ir, text_plan = str(low.ir), str(low.plan)
+    assert printed == f"{text_ir}\n{text_plan}\n{low.source}\n"
     assert text_ir.startswith("ir w1(a: f64[16]) -> f64[16]") and "tanh a" in text_ir
     assert text_plan.startswith("plan w1(") and "kernel 0" in text_plan
     assert "@numba.njit(" in low.source and "def run(a):" in low.source
@@ -657,3 +659,25 @@ def test_lowered_compile_runs_flat_inputs():
     outs = low.compile()([X1[:16]])
     assert_close(outs, _flat(tj.value_and_grad(w1)(X1[:16])))
     assert all(isinstance(v, Var) for v in low.ir.invars)
+
+
+# -- parallel=True ---------------------------------------------------------------------------
+
+def _rows_and_totals(x):
+    return {"softmax": nn.softmax(x, axis=1), "total": tnp.sum(tnp.sin(x)),
+            "row_max": tnp.max(x, axis=1), "lse": nn.logsumexp(x, axis=1)}
+
+
+def test_parallel_loops_match_the_interpreter():
+    """Above the size threshold the outer loop is a prange (a scalar sum is reduced across
+    threads); the values stay those of the interpreter."""
+    x = np.random.default_rng(3).standard_normal(20000)
+    jvg = tj.jit(tj.value_and_grad(w1), parallel=True)
+    assert "numba.prange(" in jvg.lower(x).source
+    v, g = jvg(x)
+    assert_close((v, g), tj.value_and_grad(w1)(x))
+    assert_close(g, w1_grad_hand(x), rtol=1e-10)
+    m = np.random.default_rng(4).standard_normal((128, 160))
+    jrows = tj.jit(_rows_and_totals, parallel=True)
+    assert "numba.prange(" in jrows.lower(m).source
+    assert_close(jrows(m), _rows_and_totals(m))

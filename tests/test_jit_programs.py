@@ -19,6 +19,7 @@ import tracejit as tj
 import tracejit.nn as nn
 import tracejit.numpy as tnp
 from tracejit.primitives import elementwise as ew
+from tracejit.tree_util import tree_flatten
 
 RNG = np.random.default_rng(20260527)
 
@@ -207,6 +208,33 @@ def test_nan_inf_and_huge_values():
     check(edge_jit, EDGE_X, EDGE_Y)
 
 
+def rows_with_nan(x):
+    """Row and column reductions (and their consumers) over rows holding NaN and inf."""
+    return {
+        "max1": tnp.max(x, axis=1), "min1": tnp.min(x, axis=1), "max0": tnp.max(x, axis=0),
+        "min0": tnp.min(x, axis=0), "maxall": tnp.max(x), "lse": nn.logsumexp(x, axis=1),
+        "softmax": nn.softmax(x, axis=1), "log_softmax": nn.log_softmax(x, axis=1),
+        "argmax": tnp.argmax(x, axis=1), "argmin": tnp.argmin(x, axis=1),
+        "range": tnp.max(x, axis=1) - tnp.min(x, axis=1), "sum1": tnp.sum(x, axis=1),
+        "prod1": tnp.prod(x, axis=1),
+        "scaled": tnp.max(tnp.clip(x, -1.0, 1.0), axis=1, keepdims=True) * x,
+        "int_max": tnp.max((x > 0).astype(np.int32) * 3, axis=1),
+        "bool_max": tnp.max(x > 2, axis=1), "bool_min": tnp.min(x > 0, axis=1),
+    }
+
+
+rows_nan_jit = tj.jit(rows_with_nan)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_row_reductions_with_nan_and_inf():
+    x = np.array([[1.0, np.nan, 3.0, 0.0], [np.inf, 1.0, -np.inf, 2.0],
+                  [-np.inf, -np.inf, -np.inf, -np.inf], [np.nan] * 4, [1.0, 2.0, 3.0, 4.0],
+                  [np.inf, np.inf, 0.0, 1.0], [-1.0, np.nan, np.inf, -np.inf]])
+    got = check(rows_nan_jit, x)
+    assert np.isnan(got["max1"][[0, 3, 6]]).all() and got["max1"][1] == np.inf
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_integer_division_by_zero():
     # NumPy gives 0 (with a warning) for integer // and % by zero, and inf/nan for /.
@@ -296,6 +324,7 @@ def row_consumers(x, x3):
     """Row reductions whose results later loops of the same row read."""
     mean = tnp.mean(x, axis=1, keepdims=True)
     centered = x - mean
+    padded = tnp.pad(x, ((1, 1), (2, 0)))[1:-1, 1:]
     return {
         "softmax": nn.softmax(x, axis=1), "logsumexp": nn.logsumexp(x, axis=1),
         "log_softmax": nn.log_softmax(x, axis=-1),
@@ -307,6 +336,9 @@ def row_consumers(x, x3):
         "std": tnp.std(x, axis=1), "max_minus_min": tnp.max(x, axis=1) - tnp.min(x, axis=1),
         "centered_sum": tnp.sum(centered * x, axis=1),
         "softmax_then_cumsum": tnp.cumsum(nn.softmax(x, axis=1), axis=1),
+        # Guarded (pad/concatenate) reads inside the row loops of a row reduction.
+        "pad_log_softmax": padded - nn.logsumexp(padded, axis=1, keepdims=True),
+        "concat_softmax": nn.softmax(tnp.concatenate([x[:, :2], -x[:, 2:]], axis=1), axis=1),
     }
 
 
@@ -333,7 +365,8 @@ layernorm_grad_jit = tj.jit(tj.grad(layernorm_loss))
 
 
 def test_softmax_cross_entropy_gradient_by_hand():
-    logits = RNG.standard_normal((6, 5)) * 3.0
+    rng = np.random.default_rng(87)
+    logits = rng.standard_normal((6, 5)) * 3.0
     labels = np.array([0, 4, 4, 2, 0, 1])  # repeated and edge labels
     value, g = check(xent_vg_jit, logits, labels)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -345,7 +378,8 @@ def test_softmax_cross_entropy_gradient_by_hand():
 
 
 def test_layernorm_gradient_against_finite_differences():
-    x, w = Z, RNG.standard_normal(4)
+    rng = np.random.default_rng(770)
+    x, w = Z, rng.standard_normal(4)
     g = check(layernorm_grad_jit, x, w)
     np.testing.assert_allclose(g, fd_grad(lambda x: layernorm_loss(x, w), x), rtol=1e-6,
                                atol=1e-8)
@@ -466,6 +500,26 @@ def test_gradient_through_structural_ops():
     np.testing.assert_allclose(g, fd_grad(_structural_loss, M45), rtol=1e-6, atol=1e-7)
 
 
+def _unrolled(x):
+    """A Python loop unrolled into a 300-equation elementwise chain (its gradient: 600)."""
+    y = x
+    for _ in range(100):
+        y = tnp.sin(y) * 0.9 + x
+    return tnp.sum(y)
+
+
+unrolled_grad_jit = tj.jit(tj.grad(_unrolled))
+
+
+def test_long_unrolled_elementwise_chain():
+    x = np.linspace(-1.0, 2.0, 8)
+    g = check(unrolled_grad_jit, x)
+    y, dy = x, np.ones_like(x)  # forward-mode recursion by hand
+    for _ in range(100):
+        y, dy = 0.9 * np.sin(y) + x, 0.9 * np.cos(y) * dy + 1.0
+    assert_close(g, dy, rtol=1e-10)
+
+
 # -- gather and scatter-add ------------------------------------------------------------------
 
 def gathers(x, v, idx, idx2):
@@ -504,7 +558,8 @@ gather_grad_jit = tj.jit(tj.grad(_gather_loss, argnums=(0, 1)))
 
 
 def test_scatter_add_gradients_of_gathers_with_repeated_indices():
-    w = RNG.standard_normal(6)
+    rng = np.random.default_rng(692)
+    w = rng.standard_normal(6)
     gx, gv = check(gather_grad_jit, M45, V6, w, IDX)
     want_v = np.zeros(6)
     np.add.at(want_v, IDX, w)
@@ -539,16 +594,18 @@ batched_jit = tj.jit(batched)
 
 
 def test_matmul_dot_einsum():
-    a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((4, 5))
-    v, w = RNG.standard_normal(4), RNG.standard_normal(3)
-    i, j = RNG.integers(-3, 4, (3, 4)), RNG.integers(-3, 4, (4, 2))
+    rng = np.random.default_rng(857)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 5))
+    v, w = rng.standard_normal(4), rng.standard_normal(3)
+    i, j = rng.integers(-3, 4, (3, 4)), rng.integers(-3, 4, (4, 2))
     got = check(products_jit, a, b, v, w, i, j)
     assert got["int_mm"].dtype == np.int64 and np.ndim(got["vv"]) == 0
 
 
 def test_batched_matmul_and_einsum():
-    t, u, v = RNG.standard_normal((2, 3, 4)), RNG.standard_normal((2, 4, 5)), \
-        RNG.standard_normal(4)
+    rng = np.random.default_rng(647)
+    t, u, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 4, 5)), \
+        rng.standard_normal(4)
     got = check(batched_jit, t, u, v)
     assert got["bmm"].shape == (2, 3, 5)
 
@@ -600,8 +657,9 @@ float32_jit = tj.jit(float32_program)
 
 
 def test_float32_program_keeps_float32():
+    rng = np.random.default_rng(878)
     x = Z.astype(np.float32)
-    y = RNG.standard_normal((4, 2)).astype(np.float32)
+    y = rng.standard_normal((4, 2)).astype(np.float32)
     got = check(float32_jit, x, y, rtol=1e-5)
     for k, v in got.items():
         want = np.float64 if k in ("upcast", "mixed") else np.float32
@@ -652,8 +710,9 @@ pytree_grad_jit = tj.jit(tj.value_and_grad(lambda p, batch: pytrees(p, batch)["l
 
 
 def test_pytrees_in_and_out():
-    params = {"w": RNG.standard_normal(4), "b": np.float64(0.5)}
-    batch = (RNG.standard_normal((6, 4)), RNG.standard_normal(6))
+    rng = np.random.default_rng(958)
+    params = {"w": rng.standard_normal(4), "b": np.float64(0.5)}
+    batch = (rng.standard_normal((6, 4)), rng.standard_normal(6))
     got = check(pytree_jit, params, batch)
     assert isinstance(got["stats"], tuple) and isinstance(got["stats"][1], list)
     value, g = check(pytree_grad_jit, params, batch)
@@ -661,6 +720,40 @@ def test_pytrees_in_and_out():
     r = xs @ params["w"] + params["b"] - ys
     assert_close((value, g), (np.mean(r ** 2), {"w": 2.0 * xs.T @ r / 6,
                                                 "b": np.float64(2.0 * r.sum() / 6)}))
+
+
+CONSTS = {
+    "f64": RNG.standard_normal(5) / 3.0,
+    "special": np.array([1.0, np.nan, np.inf, -np.inf, -0.0]),
+    "f32": np.array([0.1, -np.inf, 1e-8, 3.0e38, np.nan], dtype=np.float32),
+    "int": np.array([-2 ** 40, 3, 0, 7, 1]),
+    "bool": np.array([True, False, True, True, False]),
+}
+
+
+def with_constants(x):
+    c = CONSTS  # concrete arrays the function closes over: constants of the program
+    return {"f64": x * c["f64"], "special": tnp.where(tnp.isnan(c["special"]), x,
+                                                      c["special"] - x),
+            "f32": x.astype(np.float32) * c["f32"], "int": x + c["int"],
+            "bool": tnp.where(c["bool"], x, -x), "returned": c["f64"]}
+
+
+constants_jit = tj.jit(with_constants)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_captured_constants_nan_inf_and_exact_values():
+    rng = np.random.default_rng(572)
+    x = rng.standard_normal(5)
+    got = check(constants_jit, x)
+    # The module's own copy of the constants (printed into its source, used by `run`)
+    # round-trips exactly: `run` gives the same bits as the compiled call.
+    low = constants_jit.lower(x)
+    assert "CONST_" in low.source
+    flat = tree_flatten(got)[0]
+    for a, b in zip(low.module.run(x), flat):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_integer_and_bool_inputs_flow_through():

@@ -161,7 +161,10 @@ def _as_output(x):
 
 
 def _run(ir: IR, flat_args: Sequence) -> list:
-    return [_as_output(o) for o in eval_ir(ir, list(flat_args))]
+    outs = eval_ir(ir, list(flat_args))
+    # A program constant returned as an output is copied: the caller may write into it.
+    consts = {id(c) for c in ir.constvals}
+    return [_as_output(o.copy() if id(o) in consts else o) for o in outs]
 
 
 # -- make_ir ---------------------------------------------------------------------------------

@@ -845,12 +845,9 @@ def _is_simple(expr: str) -> bool:
         expr.count("(") == 1 and " " not in expr
 
 
-# Float forms that follow NumPy where the table's Python forms do not: Numba's math.floor,
-# ceil and trunc return int64 (garbage for nan, inf and |x| >= 2**63), float `//` goes through
-# them too, and Python's max/min drop a NaN that NumPy's maximum/minimum propagate.
-_FLOAT_EXPR = {ew.floor_p: "np.floor({0})", ew.ceil_p: "np.ceil({0})",
-               ew.trunc_p: "np.trunc({0})", ew.floor_divide_p: "np.floor_divide({0}, {1})",
-               ew.max_p: "np.maximum({0}, {1})", ew.min_p: "np.minimum({0}, {1})"}
+# Float floor division: Python's `//` on floats goes through Numba's math.floor, which
+# returns int64 (garbage for nan, inf and |x| >= 2**63); integer `//` is right as it is.
+_FLOAT_EXPR = {ew.floor_divide_p: "np.floor_divide({0}, {1})"}
 
 
 def _wrap_narrow_int(expr: str, dtype) -> str:

@@ -575,6 +575,20 @@ def _call_transpose(cts, *args, body):
 jvp_rules[call_p] = _call_jvp
 partial_eval_rules[call_p] = _call_partial_eval
 transpose_rules[call_p] = _call_transpose
+_depends_rules[call_p] = lambda eqn, unknown_in: _depends(eqn.params["body"], unknown_in)
+
+
+def _while_unknown_outs(eqn: Eqn, unknown_in) -> list[bool]:
+    """As `_while_partial_eval` splits a bounded loop (an unbounded one cannot be split)."""
+    p = eqn.params
+    if p.get("max_iterations") is None:
+        return [True] * len(eqn.outs)
+    lowered = _while_as_scan(p["cond_ir"], p["body_ir"], p["cond_nconsts"],
+                             p["body_nconsts"], p["max_iterations"])
+    return _depends(lowered, unknown_in)
+
+
+_depends_rules[while_p] = _while_unknown_outs
 
 
 # =============================================================================================

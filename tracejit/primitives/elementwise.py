@@ -299,10 +299,10 @@ logistic_p, logistic = unary(
 abs_p, abs_ = unary("abs", np.abs, "abs({0})", lambda t, x, out: mul(t, sign(x)),
                     inputs="number")
 sign_p, sign = unary("sign", np.sign, "np.sign({0})", "zero", inputs="number")
-floor_p, floor = unary("floor", np.floor, "math.floor({0})", "zero")
-ceil_p, ceil = unary("ceil", np.ceil, "math.ceil({0})", "zero")
+floor_p, floor = unary("floor", np.floor, "np.floor({0})", "zero")
+ceil_p, ceil = unary("ceil", np.ceil, "np.ceil({0})", "zero")
 round_p, round_ = unary("round", np.round, "np.round({0})", "zero")
-trunc_p, trunc = unary("trunc", np.trunc, "math.trunc({0})", "zero")
+trunc_p, trunc = unary("trunc", np.trunc, "np.trunc({0})", "zero")
 isnan_p, isnan = unary("isnan", np.isnan, "math.isnan({0})", inputs="float", output="bool")
 isfinite_p, isfinite = unary("isfinite", np.isfinite, "math.isfinite({0})", inputs="float",
                              output="bool")
@@ -410,8 +410,8 @@ logaddexp_p, logaddexp = binary(
     "({0} + {1} if {0} == {1} and math.isinf({0}) else "
     "max({0}, {1}) + math.log1p(math.exp(-abs({0} - {1}))))",
     _jvp_logaddexp)
-max_p, max_ = binary("max", np.maximum, "max({0}, {1})", _jvp_max, inputs="any")
-min_p, min_ = binary("min", np.minimum, "min({0}, {1})", _jvp_min, inputs="any")
+max_p, max_ = binary("max", np.maximum, "np.maximum({0}, {1})", _jvp_max, inputs="any")
+min_p, min_ = binary("min", np.minimum, "np.minimum({0}, {1})", _jvp_min, inputs="any")
 atan2_p, atan2 = binary("atan2", np.arctan2, "math.atan2({0}, {1})", _jvp_atan2)
 rem_p, rem = binary("rem", np.mod, "np.mod({0}, {1})", _jvp_rem, inputs="number")
 floor_divide_p, floor_divide = binary("floor_divide", np.floor_divide, "({0} // {1})", "zero",
