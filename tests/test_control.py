@@ -869,15 +869,13 @@ def test_every_gradient_ir_checks():
     check_grads(f, (x, xs), order=2)
 
 
-@pytest.mark.xfail(strict=True, reason="tj.check_ir recurses into IR-valued params but not "
-                   "into tuples of IRs, so cond branches are never checked (tracejit/check.py)")
 def test_check_ir_descends_into_cond_branches():
     ir = tj.make_ir(cond_fn)(1.0)
     cond_eqn = next(e for e in ir.eqns if e.prim.name == "cond")
     broken = cond_eqn.params["branches"][1]
     broken.eqns.reverse()  # a use before its definition
     with pytest.raises(IRCheckError):
-        tj.check_ir(broken)
+        tj.check_ir(ir)
     with pytest.raises(IRCheckError):
         tj.check_ir(ir)
 

@@ -55,8 +55,9 @@ def check_ir(ir: IR) -> IR:
                                    f"{aval}\n{ir}")
             define(v, where)
         for value in eqn.params.values():
-            if isinstance(value, IR):
-                check_ir(value)
+            for sub in (value if isinstance(value, (tuple, list)) else (value,)):
+                if isinstance(sub, IR):
+                    check_ir(sub)
     for a in ir.outs:
         use(a, "return")
     return ir

@@ -2,8 +2,9 @@
 
 Each traces its Python callables into closed IRs (values they close over become explicit
 inputs), checks that branches and loop carries agree leaf by leaf, and binds one primitive
-(`primitives/control.py`). With concrete (untraced) predicates or bounds they still build
-the primitive, so a jitted function compiles real loops and branches.
+(`primitives/control.py`). A concrete (untraced) predicate or index simply calls the chosen
+branch, as Python would; loops always build their primitive, so compiled code has real
+loops.
 """
 
 from __future__ import annotations
