@@ -63,6 +63,40 @@ class ShapedArray:
     __repr__ = __str__
 
 
+class TapeType:
+    """The record a while loop keeps for reverse mode: one row (`row`, a ShapedArray) per
+    iteration, as many rows as the loop runs. Only the loop that writes it and the loop
+    that replays it see it; it never carries a derivative."""
+
+    __slots__ = ("row",)
+    weak_type = False
+
+    def __init__(self, row: ShapedArray):
+        self.row = row
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.row.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.row.ndim + 1
+
+    def strip_weak(self) -> TapeType:
+        return self
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, TapeType) and self.row == other.row
+
+    def __hash__(self) -> int:
+        return hash(("tape", self.row))
+
+    def __str__(self) -> str:
+        return f"{dtypes.short_name(self.dtype)}[?{''.join(',' + str(d) for d in self.row.shape)}]"
+
+    __repr__ = __str__
+
+
 def aval_of(x) -> ShapedArray:
     """Abstract value of a concrete Python/NumPy value."""
     if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import dtypes
-from ..ir import IR, Eqn, Literal, Var, format_param
+from ..ir import IR, Eqn, Literal, TapeType, Var, format_param
 from ..primitives import control as cf
 from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
@@ -476,8 +476,10 @@ class ModuleWriter:
             self.cumulative(comp)
         elif prim is cf.scan_p:
             self.scan(k, comp)
-        elif prim is cf.while_p:
+        elif prim in (cf.while_p, cf.while_record_p):
             self.while_loop(k, comp)
+        elif prim is cf.replay_p:
+            self.replay(k, comp)
         elif prim is cf.cond_p:
             self.cond(k, comp)
         elif prim in (cf.checkpoint_p, cf.call_p):
@@ -575,7 +577,7 @@ class ModuleWriter:
     def store_step(self, y: Var, t: str, expr: str) -> None:
         """ys[t] = value, with explicit loops for array values (no slice assignment)."""
         name = self.values[y][1]
-        shape = y.aval.shape[1:]
+        shape = y.aval.row.shape if isinstance(y.aval, TapeType) else y.aval.shape[1:]
         if not shape:
             self.w.line(f"{name}[{t}] = {expr}")
             return
@@ -586,26 +588,78 @@ class ModuleWriter:
         self.close_loops(loop_vars)
 
     def while_loop(self, k: int, comp: Computation) -> None:
+        """`while True:` with the condition's program and a break; a recording loop also
+        appends each step's residuals to tapes that double in size when full."""
         eqn, p = comp.eqn, comp.eqn.params
         ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
         cc, bc, carry = eqn.inputs[:ncc], eqn.inputs[ncc:ncc + nbc], eqn.inputs[ncc + nbc:]
-        carry_names = self.carry_locals(eqn.outs, carry)
+        nk = len(carry)
+        record = eqn.prim is cf.while_record_p
+        carry_names = self.carry_locals(eqn.outs[:nk], carry)
         carry_bind = [("array" if v.aval.shape else "scalar", name)
-                      for v, name in zip(eqn.outs, carry_names)]
+                      for v, name in zip(eqn.outs[:nk], carry_names)]
         limit = p.get("max_iterations")
-        steps = self.fresh(f"{self.prefix}steps")
-        if limit is not None:
+        steps = self.name(eqn.outs[nk]) if record else self.fresh(f"{self.prefix}steps")
+        tapes = [(v, self.name(v)) for v in eqn.outs[nk + 1:]] if record else []
+        cap = self.fresh(f"{self.prefix}capacity")
+        if record or limit is not None:
             self.w.line(f"{steps} = 0")
+        if tapes:
+            self.w.line(f"{cap} = 16")
+            for v, name in tapes:
+                self.w.line(f"{name} = np.empty(({cap}, {_dims(v.aval.row.shape)}), "
+                            f"dtype=np.{v.aval.dtype.name})")
         with self.w.block("while True:"):
             (pred,) = self.sub_program(k, p["cond_ir"], "wc",
                                        [self.binding(a) for a in cc] + carry_bind)
             stop = f"not {pred}" if limit is None else f"not {pred} or {steps} >= {limit}"
             with self.w.block(f"if {stop}:"):
                 self.w.line("break")
-            if limit is not None:
-                self.w.line(f"{steps} += 1")
             outs = self.sub_program(k, p["body_ir"], "wb",
                                     [self.binding(a) for a in bc] + carry_bind)
+            if tapes:
+                with self.w.block(f"if {steps} == {cap}:"):
+                    self.w.line(f"{cap} *= 2")
+                    for v, name in tapes:
+                        grown = self.fresh(name + "_grown")
+                        self.w.line(f"{grown} = np.empty(({cap}, {_dims(v.aval.row.shape)}), "
+                                    f"dtype=np.{v.aval.dtype.name})")
+                        rows = [f"u{d}" for d in range(v.aval.ndim)]
+                        self.open_loops(rows, [steps] + list(v.aval.row.shape))
+                        self.w.line(f"{grown}[{', '.join(rows)}] = {name}[{', '.join(rows)}]")
+                        self.close_loops(rows)
+                        self.w.line(f"{name} = {grown}")
+                for (v, name), expr in zip(tapes, outs[nk:]):
+                    self.values[v] = ("array", name)
+                    self.store_step(v, steps, expr)
+            self.assign(carry_names, outs[:nk])
+            if record or limit is not None:
+                self.w.line(f"{steps} += 1")
+        for v, name in zip(eqn.outs[:nk], carry_names):
+            self.values[v] = ("array" if v.aval.shape else "scalar", name)
+        if record:
+            self.values[eqn.outs[nk]] = ("scalar", steps)
+
+    def replay(self, k: int, comp: Computation) -> None:
+        """The recorded steps of a while loop, forwards or backwards: a for loop over the
+        tape rows."""
+        eqn, p = comp.eqn, comp.eqn.params
+        nc, nk = p["num_consts"], p["num_carry"]
+        steps = self.read(eqn.inputs[0], [])
+        consts, carry = eqn.inputs[1:1 + nc], eqn.inputs[1 + nc:1 + nc + nk]
+        tapes = eqn.inputs[1 + nc + nk:]
+        carry_names = self.carry_locals(eqn.outs, carry)
+        t = f"t{self.depth}"
+        order = f"range({steps} - 1, -1, -1)" if p["reverse"] else f"range({steps})"
+        with self.w.block(f"for {t} in {order}:"):
+            bindings = [self.binding(a) for a in consts]
+            bindings += [("array" if v.aval.shape else "scalar", name)
+                         for v, name in zip(eqn.outs, carry_names)]
+            for tape in tapes:
+                base = self.array_of(tape)
+                bindings.append(("rows", (base, t)) if tape.aval.row.shape else
+                                ("scalar", f"{base}[{t}]"))
+            outs = self.sub_program(k, p["body"], "r", bindings)
             self.assign(carry_names, outs)
         for v, name in zip(eqn.outs, carry_names):
             self.values[v] = ("array" if v.aval.shape else "scalar", name)
@@ -830,6 +884,11 @@ class ModuleWriter:
                                                                       else "") + ")"
         self.w.line(f"return {ret}" if outs else "return ()")
         return params, [name for name, _ in self.consts]
+
+
+def _dims(shape) -> str:
+    """Trailing dimensions for a shape tuple written after a leading one."""
+    return ", ".join(map(str, shape))
 
 
 def _param_text(value) -> str:

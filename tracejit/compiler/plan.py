@@ -40,7 +40,8 @@ EXPENSIVE = {ew.exp_p, ew.expm1_p, ew.exp2_p, ew.log_p, ew.log1p_p, ew.log2_p, e
 REDUCE_PRIMS = {rd.reduce_sum_p, rd.reduce_max_p, rd.reduce_min_p, rd.reduce_prod_p}
 MAX_INLINE_DEPTH = 64  # longest chain of inlined equations recomputed inside one loop body
 # Control flow: real loops and branches whose bodies are planned and generated recursively.
-CONTROL_PRIMS = {cf.cond_p, cf.scan_p, cf.while_p, cf.checkpoint_p, cf.call_p}
+CONTROL_PRIMS = {cf.cond_p, cf.scan_p, cf.while_p, cf.checkpoint_p, cf.call_p,
+                 cf.while_record_p, cf.replay_p}
 CALL_PRIMS = CONTROL_PRIMS | {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, rd.cumprod_p,
                               rd.cumlinrec_p, rd.argmax_p, rd.argmin_p}
 

@@ -14,7 +14,7 @@ import numpy as np
 from .. import dtypes
 from ..core import Primitive, abstract_eval_rules, bind, eval_ir, impl_rules, trace_flat
 from ..errors import ShapeError
-from ..ir import IR, Eqn, ShapedArray, Var
+from ..ir import IR, Eqn, ShapedArray, TapeType, Var
 from ..transforms.jvp import Zero, instantiate, is_zero, jvp_ir, jvp_rules, tangent_aval
 from ..transforms.partial_eval import partial_eval, partial_eval_rules
 from ..transforms.transpose import is_undefined, transpose_ir, transpose_rules
@@ -50,6 +50,15 @@ def _depends(ir: IR, unknown_in) -> list[bool]:
 # prim -> rule(eqn, unknown input flags) -> unknown output flags, as its partial_eval rule
 # splits them (filled in below, next to each primitive).
 _depends_rules: dict = {}
+
+
+def _no_tapes(avals, where: str) -> None:
+    """A while loop's tape has as many rows as that loop ran: it cannot be stacked per step
+    of an enclosing loop or stand in for another branch's residuals."""
+    if any(isinstance(a, TapeType) for a in avals):
+        raise NotImplementedError(
+            f"reverse mode of an unbounded while_loop inside {where} is not supported yet: "
+            "pass max_iterations=N to the inner tj.while_loop")
 
 
 def _zeros(aval: ShapedArray):
@@ -120,6 +129,7 @@ def _cond_partial_eval(eqn: Eqn, in_known):
     out_unknown = _cond_unknown_outs(eqn, [not k for k in in_known])
     splits = [partial_eval(b, args_known, out_unknown) for b in branches]
     res_avals = [[v.aval for v in unk.invars[:n_res]] for _, unk, n_res in splits]
+    _no_tapes([a for avals in res_avals for a in avals], "a cond or switch")
     known_args = [a for a, k in zip(eqn.inputs[1:], args_known) if k]
     unknown_args = [a for a, k in zip(eqn.inputs[1:], args_known) if not k]
     n_known_out = sum(not u for u in out_unknown)
@@ -307,6 +317,7 @@ def _scan_partial_eval(eqn: Eqn, in_known):
     n_ys = len(body.outs) - nk
     known_body, unknown_body, n_res = partial_eval(body, body_known, out_unknown)
     res_vars = unknown_body.invars[:n_res]
+    _no_tapes([v.aval for v in res_vars], "a scan or fori_loop")
     known_consts_vars = [v for v, k in zip(body.invars[:nc], k_consts) if k]
     # Residuals that are known consts of the body do not change per step: pass them as
     # consts of the unknown scan instead of stacking them.
@@ -482,21 +493,92 @@ impl_rules[while_p] = _while_impl
 jvp_rules[while_p] = _while_jvp
 
 
-def _while_partial_eval(eqn: Eqn, in_known):
-    """Reverse mode of a while loop needs the trip count bounded: with `max_iterations`,
-    the loop is rewritten as a scan of that many steps whose body runs the loop body while
-    the condition holds (and passes the carry through after), which linearizes like any
-    scan: per-step residuals on a tape of `max_iterations` rows, replayed backwards."""
+def _while_split(eqn: Eqn, in_known):
+    """Which carries of a while loop stay known under linearize (a fixpoint over the body),
+    and whether its condition reads anything unknown."""
     p = eqn.params
-    if p.get("max_iterations") is None:
-        raise NotImplementedError(
-            "reverse-mode differentiation of while_loop needs a bound on its trip count: pass "
-            "max_iterations=N to tj.while_loop (the tape holds N steps), or use tj.fori_loop "
-            "or tj.scan with a static trip count, or forward mode (tj.jvp, tj.jacfwd)")
-    lowered = _while_as_scan(p["cond_ir"], p["body_ir"], p["cond_nconsts"],
-                             p["body_nconsts"], p["max_iterations"])
-    call = Eqn(call_p, list(eqn.inputs), list(eqn.outs), {"body": lowered}, eqn.source)
-    return _call_partial_eval(call, in_known)
+    ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+    cond_ir, body_ir = p["cond_ir"], p["body_ir"]
+    k_cc, k_bc = list(in_known[:ncc]), list(in_known[ncc:ncc + nbc])
+    k_carry = list(in_known[ncc + nbc:])
+    while True:
+        dep = _depends(body_ir, [not k for k in k_bc + k_carry])
+        new = [k and not d for k, d in zip(k_carry, dep)]
+        if new == k_carry:
+            break
+        k_carry = new
+    cond_unknown = not all(k_cc) or _depends(
+        cond_ir, [not k for k in k_cc] + [not k for k in k_carry])[0]
+    return k_bc, k_carry, cond_unknown
+
+
+def _while_unknown_outs(eqn: Eqn, unknown_in) -> list[bool]:
+    p = eqn.params
+    if p.get("max_iterations") is not None:
+        return _depends(_while_as_scan(p["cond_ir"], p["body_ir"], p["cond_nconsts"],
+                                       p["body_nconsts"], p["max_iterations"]), unknown_in)
+    _, k_carry, cond_unknown = _while_split(eqn, [not u for u in unknown_in])
+    if cond_unknown:
+        return [True] * len(eqn.outs)
+    return [not k for k in k_carry]
+
+
+def _while_partial_eval(eqn: Eqn, in_known):
+    """Reverse mode of a while loop.
+
+    Unbounded: the known loop runs as before and also records every step's residuals on a
+    tape (as many rows as it runs: a buffer that doubles in compiled code); the unknown loop
+    replays the recorded steps (`replay`), and its transpose replays them backwards.
+    With `max_iterations`: the loop becomes a scan of that many steps that runs the body
+    while the condition holds, which linearizes (to any order) like every scan.
+    """
+    p = eqn.params
+    if p.get("max_iterations") is not None:
+        lowered = _while_as_scan(p["cond_ir"], p["body_ir"], p["cond_nconsts"],
+                                 p["body_nconsts"], p["max_iterations"])
+        call = Eqn(call_p, list(eqn.inputs), list(eqn.outs), {"body": lowered}, eqn.source)
+        return _call_partial_eval(call, in_known)
+    ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+    cond_ir, body_ir = p["cond_ir"], p["body_ir"]
+    k_bc, k_carry, cond_unknown = _while_split(eqn, in_known)
+    if cond_unknown:
+        return [], [eqn]
+    out_unknown = [not k for k in k_carry]
+    known_body, unknown_body, n_res = partial_eval(body_ir, k_bc + k_carry, out_unknown)
+    res_vars = unknown_body.invars[:n_res]
+    known_bc_vars = [v for v, k in zip(body_ir.invars[:nbc], k_bc) if k]
+    invariant = [r in known_bc_vars for r in res_vars]
+    n_kcarry = sum(k_carry)
+    taped = [i for i, inv in enumerate(invariant) if not inv]
+    known_body = _reorder(known_body, out_order=list(range(n_kcarry))
+                          + [n_kcarry + i for i in taped], name=f"{body_ir.name}_known")
+    # The condition reads only known carries: drop the unknown ones from its inputs.
+    carry_vars = cond_ir.invars[ncc:]
+    cond_known = IR(cond_ir.invars[:ncc] + [v for v, k in zip(carry_vars, k_carry) if k],
+                    cond_ir.constvars, cond_ir.constvals, cond_ir.eqns, cond_ir.outs,
+                    cond_ir.name)
+    inputs = eqn.inputs
+    cc = list(inputs[:ncc])
+    kbc = [a for a, k in zip(inputs[ncc:ncc + nbc], k_bc) if k]
+    ubc = [a for a, k in zip(inputs[ncc:ncc + nbc], k_bc) if not k]
+    kcar = [a for a, k in zip(inputs[ncc + nbc:], k_carry) if k]
+    ucar = [a for a, k in zip(inputs[ncc + nbc:], k_carry) if not k]
+    steps = Var(ShapedArray((), dtypes.int64))
+    tapes = [Var(TapeType(res_vars[i].aval)) for i in taped]
+    known_eqn = Eqn(while_record_p, cc + kbc + kcar,
+                    [v for v, k in zip(eqn.outs, k_carry) if k] + [steps] + tapes,
+                    dict(p, cond_ir=cond_known, body_ir=known_body, body_nconsts=len(kbc)),
+                    eqn.source)
+    inv_outer = [kbc[known_bc_vars.index(r)] for r, inv in zip(res_vars, invariant) if inv]
+    n_ubc, n_ucar = len(ubc), len(ucar)
+    in_order = ([i for i, inv in enumerate(invariant) if inv]
+                + list(range(n_res, n_res + n_ubc + n_ucar)) + taped)
+    unknown_body = _reorder(unknown_body, in_order, name=f"{body_ir.name}_unknown")
+    unknown_eqn = Eqn(replay_p, [steps] + inv_outer + ubc + ucar + tapes,
+                      [v for v, k in zip(eqn.outs, k_carry) if not k],
+                      {"body": unknown_body, "num_consts": len(inv_outer) + n_ubc,
+                       "num_carry": n_ucar, "reverse": False}, eqn.source)
+    return [known_eqn], [unknown_eqn]
 
 
 def _while_as_scan(cond_ir: IR, body_ir: IR, ncc: int, nbc: int, max_iterations: int) -> IR:
@@ -527,10 +609,110 @@ def _while_as_scan(cond_ir: IR, body_ir: IR, ncc: int, nbc: int, max_iterations:
 
 
 partial_eval_rules[while_p] = _while_partial_eval
+_depends_rules[while_p] = _while_unknown_outs
+
+
+# -- the tape: a while loop that records each step, and a loop that replays the record ------
+
+while_record_p = Primitive("while_record", multiple_results=True)
+
+
+def _while_record_abstract(*avals, cond_ir, body_ir, cond_nconsts, body_nconsts,
+                           max_iterations=None):
+    nk = len(avals) - cond_nconsts - body_nconsts
+    return (list(body_ir.out_avals[:nk]) + [ShapedArray((), dtypes.int64)]
+            + [TapeType(a) for a in body_ir.out_avals[nk:]])
+
+
+def _while_record_impl(*args, cond_ir, body_ir, cond_nconsts, body_nconsts,
+                       max_iterations=None):
+    cc = list(args[:cond_nconsts])
+    bc = list(args[cond_nconsts:cond_nconsts + body_nconsts])
+    carry = list(args[cond_nconsts + body_nconsts:])
+    nk = len(carry)
+    rows: list = [[] for _ in body_ir.outs[nk:]]
+    steps = 0
+    while bool(eval_ir(cond_ir, cc + carry)[0]):
+        if max_iterations is not None and steps >= max_iterations:
+            break
+        outs = eval_ir(body_ir, bc + carry)
+        for r, o in zip(rows, outs[nk:]):
+            r.append(np.asarray(o))
+        carry = list(outs[:nk])
+        steps += 1
+    tapes = [np.asarray(r, dtype=a.dtype).reshape((steps, *a.shape))
+             for r, a in zip(rows, body_ir.out_avals[nk:])]
+    return [np.asarray(c) for c in carry] + [np.int64(steps)] + tapes
+
+
+abstract_eval_rules[while_record_p] = _while_record_abstract
+impl_rules[while_record_p] = _while_record_impl
+
+replay_p = Primitive("replay", multiple_results=True)
+
+
+def _replay_abstract(steps, *avals, body, num_consts, num_carry, reverse):
+    return body.out_avals
+
+
+def _replay_impl(steps, *args, body, num_consts, num_carry, reverse):
+    consts = list(args[:num_consts])
+    carry = list(args[num_consts:num_consts + num_carry])
+    tapes = args[num_consts + num_carry:]
+    n = int(steps)
+    for t in (range(n - 1, -1, -1) if reverse else range(n)):
+        carry = list(eval_ir(body, consts + carry + [tape[t] for tape in tapes]))
+    return [np.asarray(c) for c in carry]
+
+
+def _replay_transpose(cts, steps, *args, body, num_consts, num_carry, reverse):
+    nc, nk = num_consts, num_carry
+    consts, carry, tapes = args[:nc], args[nc:nc + nk], args[nc + nk:]
+    lin_consts = [is_undefined(a) for a in consts]
+    res_consts = [a for a in consts if not is_undefined(a)]
+    tbody = transpose_ir(body, lin_consts + [True] * nk + [False] * len(tapes))
+    # tbody: (res consts, tape rows, ct carry_out) -> (ct lin consts, ct carry)
+    lin_avals = [a.aval for a in consts if is_undefined(a)]
+    n_rc, n_lc = len(res_consts), len(lin_avals)
+    ct_carry = [instantiate(c) for c in cts]
+    row_avals = [_aval(t).row for t in tapes]
+
+    def step(*a):
+        rc, acc = a[:n_rc], a[n_rc:n_rc + n_lc]
+        cc, rows = a[n_rc + n_lc:n_rc + n_lc + nk], a[n_rc + n_lc + nk:]
+        outs = eval_ir(tbody, list(rc) + list(rows) + list(cc))
+        return [add(x, y) for x, y in zip(acc, outs[:n_lc])] + list(outs[n_lc:])
+
+    step_ir, _ = trace_flat(step, [_aval(c) for c in res_consts] + lin_avals
+                            + [_aval(c) for c in ct_carry] + row_avals,
+                            name=f"transpose_{body.name}", stage_all=True)
+    outs = bind(replay_p, steps, *res_consts, *[_zeros(a) for a in lin_avals], *ct_carry,
+                *tapes, body=step_ir, num_consts=n_rc, num_carry=n_lc + nk,
+                reverse=not reverse)
+    it = iter(outs[:n_lc])
+    return ([None] + [next(it) if lin else None for lin in lin_consts]
+            + [c if is_undefined(a) else None for c, a in zip(outs[n_lc:], carry)]
+            + [None] * len(tapes))
+
+
+def _no_higher_order(name):
+    def rule(primals, tangents, **params):
+        raise NotImplementedError(
+            f"differentiating the reverse pass of an unbounded while_loop ({name}) again is "
+            "not supported yet: for higher derivatives pass max_iterations=N to "
+            "tj.while_loop, or use tj.fori_loop or tj.scan")
+    return rule
+
+
+abstract_eval_rules[replay_p] = _replay_abstract
+impl_rules[replay_p] = _replay_impl
+transpose_rules[replay_p] = _replay_transpose
+jvp_rules[while_record_p] = _no_higher_order("while_record")
+jvp_rules[replay_p] = _no_higher_order("replay")
 
 
 # =============================================================================================
-# call: run a closed IR (what a bounded while_loop becomes when it is linearized)
+# call: run a closed IR
 # =============================================================================================
 
 call_p = Primitive("call", multiple_results=True)
@@ -578,17 +760,7 @@ transpose_rules[call_p] = _call_transpose
 _depends_rules[call_p] = lambda eqn, unknown_in: _depends(eqn.params["body"], unknown_in)
 
 
-def _while_unknown_outs(eqn: Eqn, unknown_in) -> list[bool]:
-    """As `_while_partial_eval` splits a bounded loop (an unbounded one cannot be split)."""
-    p = eqn.params
-    if p.get("max_iterations") is None:
-        return [True] * len(eqn.outs)
-    lowered = _while_as_scan(p["cond_ir"], p["body_ir"], p["cond_nconsts"],
-                             p["body_nconsts"], p["max_iterations"])
-    return _depends(lowered, unknown_in)
 
-
-_depends_rules[while_p] = _while_unknown_outs
 
 
 # =============================================================================================

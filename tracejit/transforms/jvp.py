@@ -43,8 +43,8 @@ def tangent_aval(aval: ShapedArray) -> ShapedArray:
 
 
 def has_tangent(aval: ShapedArray) -> bool:
-    """Only floating-point values carry derivatives; ints and bools flow through."""
-    return dtypes.is_float(aval.dtype)
+    """Only floating-point arrays carry derivatives; ints, bools and tapes flow through."""
+    return isinstance(aval, ShapedArray) and dtypes.is_float(aval.dtype)
 
 
 jvp_rules: dict[Primitive, Callable] = {}
