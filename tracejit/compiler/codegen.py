@@ -158,7 +158,11 @@ class ModuleWriter:
         self.stage_idx: tuple = ()
         self.n_outer = 0
         self.inner_locals: set = set()  # locals defined inside the current inner loops
+        self.last_in_place: set = set()
         self.w = Writer() if parent is None else parent.w
+        # Outputs of a loop body that the loop stores per step: var -> the row to write into.
+        self.targets: dict = {}
+        self.in_place: set = set()
         if parent is not None:
             self.local_count = parent.local_count
 
@@ -297,7 +301,13 @@ class ModuleWriter:
     # -- kernels --------------------------------------------------------------------------
     def alloc(self, v: Var) -> None:
         name = self.name(v)
-        self.w.line(f"{name} = np.empty({tuple(v.aval.shape)}, dtype=np.{v.aval.dtype.name})")
+        target = self.targets.get(v)
+        if target is not None:  # a loop body's output, written straight into its row
+            self.w.line(f"{name} = {target}")
+            self.in_place.add(v)
+        else:
+            self.w.line(f"{name} = np.empty({tuple(v.aval.shape)}, "
+                        f"dtype=np.{v.aval.dtype.name})")
         self.values[v] = ("array", name)
 
     def comment_kernel(self, title: str, comps: list) -> None:
@@ -500,12 +510,28 @@ class ModuleWriter:
                 ("scalar", f"{name[0]}[{name[1]}]")
         return (kind, name)
 
-    def sub_program(self, k: int, ir, tag: str, bindings: list) -> list[str]:
-        """Write `ir` here with its inputs bound; returns expressions of its outputs."""
+    def sub_program(self, k: int, ir, tag: str, bindings: list,
+                    rows: dict | None = None) -> list[str]:
+        """Write `ir` here with its inputs bound; returns expressions of its outputs.
+
+        `rows` maps output positions to the array rows the caller stores them in: array
+        outputs the body computes are written there directly (no per-step allocation);
+        `self.last_in_place` says which positions were.
+        """
         from .plan import make_plan
         child = ModuleWriter(make_plan(ir), self.fastmath, False, parent=self,
                              prefix=f"{self.prefix}{tag}{k}_")
-        return child.emit_program(bindings)
+        counts: dict = {}
+        for a in ir.outs:
+            counts[a] = counts.get(a, 0) + 1
+        for i, row in (rows or {}).items():
+            out = ir.outs[i]
+            if isinstance(out, Var) and out.aval.shape and counts[out] == 1 \
+                    and out not in ir.invars:
+                child.targets[out] = row
+        outs = child.emit_program(bindings)
+        self.last_in_place = {i for i, a in enumerate(ir.outs) if a in child.in_place}
+        return outs
 
     def emit_program(self, bindings: list) -> list[str]:
         for v, b in zip(self.ir.invars, bindings):
@@ -567,9 +593,11 @@ class ModuleWriter:
                 base = self.array_of(x)
                 bindings.append(("rows", (base, t)) if x.aval.ndim > 1 else
                                 ("scalar", f"{base}[{t}]"))
-            outs = self.sub_program(k, p["body"], "s", bindings)
-            for y, expr in zip(ys, outs[nk:]):  # before the carries change
-                self.store_step(y, t, expr)
+            rows = {nk + j: f"{self.values[y][1]}[{t}]" for j, y in enumerate(ys)}
+            outs = self.sub_program(k, p["body"], "s", bindings, rows)
+            for j, (y, expr) in enumerate(zip(ys, outs[nk:])):  # before the carries change
+                if nk + j not in self.last_in_place:
+                    self.store_step(y, t, expr)
             self.assign(carry_names, outs[:nk])
         for v, name in zip(eqn.outs[:nk], carry_names):
             self.values[v] = ("array" if v.aval.shape else "scalar", name)
@@ -615,8 +643,6 @@ class ModuleWriter:
             stop = f"not {pred}" if limit is None else f"not {pred} or {steps} >= {limit}"
             with self.w.block(f"if {stop}:"):
                 self.w.line("break")
-            outs = self.sub_program(k, p["body_ir"], "wb",
-                                    [self.binding(a) for a in bc] + carry_bind)
             if tapes:
                 with self.w.block(f"if {steps} == {cap}:"):
                     self.w.line(f"{cap} *= 2")
@@ -629,8 +655,12 @@ class ModuleWriter:
                         self.w.line(f"{grown}[{', '.join(rows)}] = {name}[{', '.join(rows)}]")
                         self.close_loops(rows)
                         self.w.line(f"{name} = {grown}")
-                for (v, name), expr in zip(tapes, outs[nk:]):
-                    self.values[v] = ("array", name)
+            rows = {nk + j: f"{name}[{steps}]" for j, (_, name) in enumerate(tapes)}
+            outs = self.sub_program(k, p["body_ir"], "wb",
+                                    [self.binding(a) for a in bc] + carry_bind, rows)
+            for j, ((v, name), expr) in enumerate(zip(tapes, outs[nk:])):
+                self.values[v] = ("array", name)
+                if nk + j not in self.last_in_place:
                     self.store_step(v, steps, expr)
             self.assign(carry_names, outs[:nk])
             if record or limit is not None:
