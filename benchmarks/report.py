@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .workloads import SYSTEMS, WORKLOADS
 
-MEMORY_WORKLOADS = ("W1",)  # memory columns (RSS after imports, +data, peak) shown here
+# memory columns (RSS after imports, +data, peak, per call) shown for these workloads
+MEMORY_WORKLOADS = ("W1", "W5", "W7", "W10")
 
 
 def _num(x, digits=3) -> str:
@@ -79,8 +80,11 @@ def header(meta: dict, results: list) -> list[str]:
             "float64 (WRONG above 1e-8 for float64, 1e-4 for float32); *cpu/wall*: cores "
             "this worker kept busy during the steady loop; *other*: cores other processes "
             "kept busy meanwhile (noise: with 2 cores, other >= 1 leaves a `*-parallel` row "
-            "one core). Memory (W1): RSS after imports, after making the "
-            "inputs, and the worker's peak RSS (VmHWM) before the check.", ""]
+            "one core). Memory (W1, W5, W7, W10): RSS after imports, after making the "
+            "inputs, and the worker's peak RSS (VmHWM, including compilation) before the "
+            "check; *call MB*: peak RSS during the steady calls minus the RSS before them "
+            "(VmHWM reset after the first call), i.e. what one call needs on top of what "
+            "the process holds between calls.", ""]
     return out
 
 
@@ -99,7 +103,7 @@ def table(wl, case_label: str, rows: list) -> list[str]:
             "warm first call s", "import s", "max rel err", "cpu/wall", "other",
             "reps x k"]
     if memory:
-        cols += ["RSS imports MB", "RSS +data MB", "peak RSS MB"]
+        cols += ["RSS imports MB", "RSS +data MB", "peak RSS MB", "call MB"]
     out += ["| " + " | ".join(cols) + " |",
             "|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|"]
     notes = []
@@ -123,7 +127,7 @@ def table(wl, case_label: str, rows: list) -> list[str]:
                  f"{r['reps']} x{r['batch']}"]
         if memory:
             cells += [_num(r.get("rss_imports_mb"), 3), _num(r.get("rss_data_mb"), 3),
-                      _num(r.get("peak_rss_mb"), 3)]
+                      _num(r.get("peak_rss_mb"), 3), _num(r.get("call_mb"), 3)]
         out.append("| " + " | ".join(cells) + " |")
         if r["system"] == "tracejit-parallel":
             used = r.get("generated_prange")
@@ -131,6 +135,19 @@ def table(wl, case_label: str, rows: list) -> list[str]:
                          "code " + {True: "uses `numba.prange`.", False:
                                     "does NOT use prange (the option had no effect).",
                                     None: "could not be inspected."}[used])
+    ck = by_system.get("tracejit-checkpoint")  # against the same scan without checkpoint
+    plain = by_system.get("tracejit-scan" if "scan" in wl.variants else "tracejit")
+    if ck and plain and ck.get("status") == "ok" and plain.get("status") == "ok":
+        def mb(r, key):
+            return "n/a" if r.get(key) is None else f"{r[key]:.1f} MB"
+        notes.append(f"- `checkpoint` on the scan body ({plain['system']} -> "
+                     f"tracejit-checkpoint): {plain['median_s'] * scale:.4g} -> "
+                     f"{ck['median_s'] * scale:.4g} {unit} "
+                     f"({ck['median_s'] / plain['median_s']:.2f}x time); call memory "
+                     f"{mb(plain, 'call_mb')} -> {mb(ck, 'call_mb')}; process peak RSS "
+                     f"{mb(plain, 'peak_rss_mb')} -> {mb(ck, 'peak_rss_mb')}.")
+    if wl.note:
+        notes.append(f"- {wl.note}")
     tj, nb = by_system.get("tracejit"), base.get("numba-hand")
     if wl.latency and tj and "numba-hand" in base_t and tj.get("status") == "ok":
         notes.append(f"- tracejit per-call overhead over the bare numba-hand call: "

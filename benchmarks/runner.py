@@ -31,7 +31,7 @@ from . import report
 from .workloads import NOT_YET, SYSTEMS, WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WORKLOADS = ("W1", "W2", "W3", "W4", "W6", "W8")
+DEFAULT_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W10")
 
 # (min reps, min seconds, max seconds, batch calls shorter than this) for the steady state
 FULL_TIMING = (20, 2.0, 30.0, 2e-3)
@@ -135,13 +135,15 @@ def progress_line(i: int, total: int, r: dict) -> str:
     head = f"[{i:>2}/{total}] {r['workload']} {r['case']:<19} {r['system']:<20} {r['phase']:<4}"
     if r["status"] != "ok":
         return f"{head} {r['status'].upper()}: {r.get('error', '')}"
-    unit_us = r["workload"] == "W6"
+    unit_us = WORKLOADS[r["workload"]].unit == "us"
     parts = [f"first call {r['first_call_s']:.3g} s"]
     if r["phase"] == "cold":
         med = r["median_s"] * (1e6 if unit_us else 1e3)
         parts.append(f"median {med:.4g} {'us' if unit_us else 'ms'} ({r['reps']} x{r['batch']})")
         parts.append(f"cpu/wall {r['cpu_per_wall']:.2f}, other {r['other_cores_busy']:.2f}")
         parts.append(f"peak RSS {r['peak_rss_mb']:.0f} MB")
+        if r.get("call_mb") is not None:
+            parts.append(f"call {r['call_mb']:.1f} MB")
     err = r.get("max_rel_err")
     verdict = "ok" if r.get("correct") else "WRONG"
     parts.append(f"err {err:.2g} {verdict}" if err is not None else verdict)
@@ -171,10 +173,13 @@ def main(argv=None) -> int:
             notes.append(f"{name}: not installed, skipped.")
         else:
             systems.append(s)
+    chosen = [WORKLOADS[w] for w in requested if w in WORKLOADS]
+    notes += [f"{wl.id}: {s.name} not run: {wl.unsupported[s.name]}."
+              for wl in chosen for s in systems if s.name in wl.unsupported]
     for n in notes:
         print(n)
 
-    plan = [(wl, case, s) for wl in (WORKLOADS[w] for w in requested if w in WORKLOADS)
+    plan = [(wl, case, s) for wl in chosen
             for case in (wl.quick_cases if opts.quick else wl.cases)
             for s in systems if s.applies_to(wl, case)]
     total = len(plan) + (0 if opts.no_warm else sum(s.disk_cache for _, _, s in plan))

@@ -4,7 +4,8 @@
         --phase cold --result out.json
 
 Phase `cold`: import time, first call (build + trace + compile + first run), steady-state
-time, peak RSS and the error against the float64 numpy-hand reference. Phase `warm`: only
+time, peak RSS (of the process, and during the steady calls alone) and the error against the
+float64 numpy-hand reference. Phase `warm`: only
 the first call (and its error), meant for a second process that finds the disk cache
 filled by the first. The runner starts every worker with its own environment (threads,
 cache directories); see runner.py.
@@ -40,6 +41,17 @@ def peak_rss_mb() -> float:
     """Peak RSS of this process since its exec (VmHWM). `ru_maxrss` is recorded too but
     is not used: Linux carries it over from the forking parent's memory across exec."""
     return _status_mb("VmHWM")
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs), so that a later
+    `peak_rss_mb()` is the peak since now. False if the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def ru_maxrss_mb() -> float:
@@ -196,10 +208,17 @@ def measure(opts, res: dict) -> None:
         res.update(compare(wl, out, workloads.reference(wl, inputs)))
     else:
         del out  # hold no result during the loop, so peak RSS is the system's own
+        gc.collect()
         res["stage"] = "steady state"
+        first_peak = peak_rss_mb()  # imports, inputs, build, compile and the first call
+        steady_hwm = reset_peak_rss()
+        res["rss_steady_start_mb"] = rss_mb()
         res.update(time_calls(fn, args, opts.min_reps, opts.min_time, opts.max_time,
                               opts.sample_time))
-        res["peak_rss_mb"] = peak_rss_mb()
+        res["peak_rss_mb"] = max(first_peak, peak_rss_mb())
+        if steady_hwm:  # what one call needs on top of what the process holds between calls
+            res["steady_peak_rss_mb"] = peak_rss_mb()
+            res["call_mb"] = res["steady_peak_rss_mb"] - res["rss_steady_start_mb"]
         res["ru_maxrss_mb"] = ru_maxrss_mb()
         res["stage"] = "check"
         out = fn(*args)

@@ -7,7 +7,15 @@ Each workload has:
 - `numpy_grad(*args)`: the hand-derived gradient in plain NumPy (also the reference);
 - `numba_kernel(...)`: the hand-derived gradient as fused loops, compiled with `numba_jit`
   (serial, and with `prange` as `numba-hand-parallel` where that helps);
-- `make_inputs(size, rng)`: the inputs, from a fixed seed.
+- `make_inputs(size, rng)`: the inputs, from a fixed seed. Trailing Python constants among
+  them (`bound_args`, e.g. W5's step count) are bound into the loss by closure before an
+  autodiff system transforms it, the way a user fixes a loop length; hand-written gradients
+  get them as ordinary arguments.
+- `variants`: the same loss written differently (with `scan` instead of `fori_loop`, with
+  `checkpoint` around the scan body), measured as extra systems such as `tracejit-scan`.
+
+Losses with loops call `xp.fori_loop`, `xp.scan`, `xp.while_loop` and
+`xp.checkpoint` (tracejit's control flow, `jax.lax` for JAX).
 
 Outputs: `grad` workloads return the gradient(s); `value_and_grad` workloads return
 `(loss, gradients)`. `flatten_output` turns any system's output into `(value, [arrays])`
@@ -45,11 +53,12 @@ class ArrayAPI:
         return getattr(self._module, name)
 
 
-def bind(loss: Callable, xp) -> Callable:
-    """`loss` with its array namespace fixed: a plain function of the workload's arguments."""
+def bind(loss: Callable, xp, bound: tuple = ()) -> Callable:
+    """`loss` with its array namespace and its trailing Python constants (`bound`) fixed:
+    a plain function of the workload's array arguments."""
 
     def f(*args):
-        return loss(*args, xp=xp)
+        return loss(*args, *bound, xp=xp)
 
     f.__name__ = f.__qualname__ = loss.__name__
     return f
@@ -325,8 +334,238 @@ def w8_inputs(size, rng):
 
 
 # ---------------------------------------------------------------------------------------
+# W5 ode-scan: damped pendulum, semi-implicit Euler, grad w.r.t. (k, c)
+# (and W10: the same for 1000 independent pendula, to make scan residuals visible in memory)
+# ---------------------------------------------------------------------------------------
+
+W5_DT = 1e-3
+
+
+def w5_loss(k, c, theta0, omega0, steps, xp):
+    """fori_loop whose carry holds the running sum of 1e-4 theta_t^2 (t = 1..steps)."""
+
+    def body(i, carry):
+        theta, omega, acc = carry
+        omega = omega + W5_DT * (-k * xp.sin(theta) - c * omega)
+        theta = theta + W5_DT * omega
+        return theta, omega, acc + 1e-4 * theta * theta
+
+    theta, _, acc = xp.fori_loop(0, steps, body, (theta0, omega0, 0.0 * theta0))
+    return (theta - 0.3) ** 2 + acc
+
+
+def w5_scan_loss(k, c, theta0, omega0, steps, xp, checkpoint=False):
+    """scan producing the stacked theta_t (t = 1..steps), summed afterwards."""
+
+    def step(carry, _):
+        theta, omega = carry
+        omega = omega + W5_DT * (-k * xp.sin(theta) - c * omega)
+        theta = theta + W5_DT * omega
+        return (theta, omega), theta
+
+    if checkpoint:
+        step = xp.checkpoint(step)
+    (theta, _), thetas = xp.scan(step, (theta0, omega0), None, length=steps)
+    return (theta - 0.3) ** 2 + xp.sum(1e-4 * thetas * thetas)
+
+
+def w5_checkpoint_loss(k, c, theta0, omega0, steps, xp):
+    """W5's scan loss with the scan body under `checkpoint`."""
+    return w5_scan_loss(k, c, theta0, omega0, steps, xp, checkpoint=True)
+
+
+def w5_numpy_grad(k, c, theta0, omega0, steps):
+    """Forward loop storing the trajectory, then the adjoint loop backwards. Written with
+    NumPy functions, so it serves W5 (scalars) and W10 (a vector of pendula) alike."""
+    shape = np.shape(theta0)
+    theta = np.empty((steps + 1,) + shape)
+    omega = np.empty((steps + 1,) + shape)
+    theta[0], omega[0] = theta0, omega0
+    for t in range(steps):
+        omega[t + 1] = omega[t] + W5_DT * (-k * np.sin(theta[t]) - c * omega[t])
+        theta[t + 1] = theta[t] + W5_DT * omega[t + 1]
+    g_theta = 2.0 * (theta[steps] - 0.3)  # adjoints of theta_t, omega_t
+    g_omega = np.zeros(shape)
+    g_k, g_c = np.zeros(np.shape(k)), 0.0
+    for t in range(steps - 1, -1, -1):
+        g_theta = g_theta + 2e-4 * theta[t + 1]  # the sum term at t + 1
+        g_omega = g_omega + W5_DT * g_theta  # theta_{t+1} = theta_t + dt omega_{t+1}
+        # omega_{t+1} = omega_t + dt (-k sin(theta_t) - c omega_t)
+        g_k = g_k - W5_DT * g_omega * np.sin(theta[t])
+        g_c = g_c - W5_DT * np.sum(g_omega * omega[t])
+        g_theta = g_theta - W5_DT * k * g_omega * np.cos(theta[t])
+        g_omega = g_omega * (1.0 - W5_DT * c)
+    return g_k, g_c
+
+
+def w5_numba_kernel(k, c, theta0, omega0, steps):
+    theta = np.empty(steps + 1)
+    omega = np.empty(steps + 1)
+    sin_theta = np.empty(steps)
+    theta[0] = theta0
+    omega[0] = omega0
+    for t in range(steps):
+        s = math.sin(theta[t])
+        sin_theta[t] = s
+        omega[t + 1] = omega[t] + W5_DT * (-k * s - c * omega[t])
+        theta[t + 1] = theta[t] + W5_DT * omega[t + 1]
+    g_theta = 2.0 * (theta[steps] - 0.3)
+    g_omega = 0.0
+    g_k = 0.0
+    g_c = 0.0
+    for t in range(steps - 1, -1, -1):
+        g_theta += 2e-4 * theta[t + 1]
+        g_omega += W5_DT * g_theta
+        g_k -= W5_DT * g_omega * sin_theta[t]
+        g_c -= W5_DT * g_omega * omega[t]
+        g_theta -= W5_DT * k * g_omega * math.cos(theta[t])
+        g_omega *= 1.0 - W5_DT * c
+    return g_k, g_c
+
+
+def w5_inputs(size, rng):
+    return np.float64(9.81), np.float64(0.1), np.float64(1.0), np.float64(0.0), size["T"]
+
+
+def w10_loss(k, c, theta0, omega0, steps, xp, checkpoint=False):
+    """W5 for a vector of pendula: the scan carries two (n,) states and emits each step's
+    sum of theta^2, so the backward pass needs a few (n,) arrays per step (at least the
+    carry, which is all that `checkpoint` keeps)."""
+
+    def step(carry, _):
+        theta, omega = carry
+        omega = omega + W5_DT * (-k * xp.sin(theta) - c * omega)
+        theta = theta + W5_DT * omega
+        return (theta, omega), xp.sum(theta * theta)
+
+    if checkpoint:
+        step = xp.checkpoint(step)
+    (theta, _), sq = xp.scan(step, (theta0, omega0), None, length=steps)
+    return xp.sum((theta - 0.3) ** 2) + 1e-4 * xp.sum(sq)
+
+
+def w10_checkpoint_loss(k, c, theta0, omega0, steps, xp):
+    """W10 with the scan body under `checkpoint`."""
+    return w10_loss(k, c, theta0, omega0, steps, xp, checkpoint=True)
+
+
+def w10_numba_kernel(k, c, theta0, omega0, steps):
+    """The pendula are independent: each one's trajectory is integrated and its adjoint run
+    in turn, in O(steps) scratch (the hand-written code knows the structure)."""
+    n = theta0.shape[0]
+    theta = np.empty(steps + 1)
+    omega = np.empty(steps + 1)
+    sin_theta = np.empty(steps)
+    g_k = np.empty(n)
+    g_c = 0.0
+    for i in range(n):
+        ki = k[i]
+        theta[0] = theta0[i]
+        omega[0] = omega0[i]
+        for t in range(steps):
+            s = math.sin(theta[t])
+            sin_theta[t] = s
+            omega[t + 1] = omega[t] + W5_DT * (-ki * s - c * omega[t])
+            theta[t + 1] = theta[t] + W5_DT * omega[t + 1]
+        g_theta = 2.0 * (theta[steps] - 0.3)
+        g_omega = 0.0
+        gki = 0.0
+        for t in range(steps - 1, -1, -1):
+            g_theta += 2e-4 * theta[t + 1]
+            g_omega += W5_DT * g_theta
+            gki -= W5_DT * g_omega * sin_theta[t]
+            g_c -= W5_DT * g_omega * omega[t]
+            g_theta -= W5_DT * ki * g_omega * math.cos(theta[t])
+            g_omega *= 1.0 - W5_DT * c
+        g_k[i] = gki
+    return g_k, g_c
+
+
+def w10_inputs(size, rng):
+    n = size["n"]
+    k = 9.81 * (1.0 + 0.1 * rng.uniform(-1.0, 1.0, n))
+    return k, np.float64(0.1), rng.uniform(0.5, 1.5, n), np.zeros(n), size["T"]
+
+
+# ---------------------------------------------------------------------------------------
+# W7 while-newton (not in BENCHMARKS.md): solve x^3 + x = a elementwise by Newton's method
+# until max|x^3 + x - a| < 1e-12, loss sum(x^2), grad w.r.t. a
+# ---------------------------------------------------------------------------------------
+
+W7_TOL = 1e-12
+W7_MAX_ITERATIONS = 50
+
+
+def w7_loss(a, xp):
+    def unconverged(x):
+        return xp.max(xp.abs(x * x * x + x - a)) >= W7_TOL
+
+    def newton_step(x):
+        return x - (x * x * x + x - a) / (3.0 * x * x + 1.0)
+
+    # No bound: reverse mode records each step on a tape as long as the loop runs.
+    x = xp.while_loop(unconverged, newton_step, a)
+    return xp.sum(x * x)
+
+
+def w7_numpy_grad(a):
+    """The reference: Newton's method to the root, then the implicit-function gradient
+    d sum(x^2) / da = 2x / (3x^2 + 1), exact for the root. Differentiating the Newton
+    iterations (what every other system does) converges to it, so they differ by about
+    the solver's tolerance, not by rounding alone."""
+    x = a.copy()
+    for _ in range(W7_MAX_ITERATIONS):
+        f = x * x * x + x - a
+        if np.max(np.abs(f)) < W7_TOL:
+            break
+        x = x - f / (3.0 * x * x + 1.0)
+    return 2.0 * x / (3.0 * x * x + 1.0)
+
+
+def w7_numba_kernel(a):
+    """Newton forward, storing every iterate, for the recorded trip count; then each
+    element's adjoint through the same steps in reverse. One Newton step is
+    x' = x - f/d with f = x^3 + x - a, d = 3x^2 + 1: dx'/dx = 6 x f / d^2, dx'/da = 1/d."""
+    n = a.shape[0]
+    tape = np.empty((W7_MAX_ITERATIONS + 1, n))
+    worst = 0.0
+    for i in range(n):
+        x = a[i]
+        tape[0, i] = x
+        worst = max(worst, abs(x * x * x + x - a[i]))
+    steps = 0
+    while steps < W7_MAX_ITERATIONS and worst >= W7_TOL:
+        worst = 0.0
+        for i in range(n):
+            x = tape[steps, i]
+            x = x - (x * x * x + x - a[i]) / (3.0 * x * x + 1.0)
+            tape[steps + 1, i] = x
+            worst = max(worst, abs(x * x * x + x - a[i]))
+        steps += 1
+    g = np.empty(n)
+    for i in range(n):
+        x_bar = 2.0 * tape[steps, i]
+        a_bar = 0.0
+        for s in range(steps - 1, -1, -1):
+            x = tape[s, i]
+            d = 3.0 * x * x + 1.0
+            a_bar += x_bar / d
+            x_bar *= 6.0 * x * (x * x * x + x - a[i]) / (d * d)
+        g[i] = a_bar + x_bar  # x_0 = a
+    return g
+
+
+def w7_inputs(size, rng):
+    return (2.0 * rng.standard_normal(size["n"]),)
+
+
+# ---------------------------------------------------------------------------------------
 # The table of workloads
 # ---------------------------------------------------------------------------------------
+
+
+_NO_LOOPS = {name: "this adapter has no loop primitive (a Python loop would be unrolled "
+             "or run eagerly step by step)" for name in ("torch", "torch-compile", "autograd")}
 
 
 @dataclass(frozen=True)
@@ -353,6 +592,10 @@ class Workload:
     parallel: bool = False  # run numba-hand-parallel
     unit: str = "ms"
     latency: bool = False  # per-call latency of an already compiled gradient (W6)
+    bound_args: int = 0  # trailing inputs bound into the loss as Python constants
+    variants: dict = field(default_factory=dict)  # variant name -> loss (extra systems)
+    unsupported: dict = field(default_factory=dict)  # system -> why it is not run
+    note: str = ""  # printed under the workload's tables
 
     def case(self, label: str) -> Case:
         for c in self.cases + self.quick_cases:
@@ -399,11 +642,41 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
              cases=(Case("logits (4096,1000)", {"n": 4096, "classes": 1000}),),
              quick_cases=(Case("logits (1024,1000)", {"n": 1024, "classes": 1000}),),
              value_and_grad=True, parallel=True),
+    Workload("W5", "ode-scan: damped pendulum, semi-implicit Euler, dt = 1e-3; "
+             "(theta_T - 0.3)^2 + sum_t 1e-4 theta_t^2", "k, c", "float64",
+             w5_loss, w5_numpy_grad, w5_numba_kernel, w5_inputs,
+             cases=(Case("T=10000", {"T": 10000}),), quick_cases=(Case("T=2000", {"T": 2000}),),
+             argnums=(0, 1), bound_args=1,
+             variants={"scan": w5_scan_loss, "checkpoint": w5_checkpoint_loss},
+             unsupported=_NO_LOOPS,
+             note="tracejit is `fori_loop` with the running sum in the carry; tracejit-scan "
+                  "is `scan` returning the stacked theta_t, summed afterwards; "
+                  "tracejit-checkpoint is that scan with `checkpoint` around its body."),
+    Workload("W7", "while-newton: x^3 + x = a by Newton until max|f| < 1e-12 "
+             "(while_loop, unbounded; the hand kernel caps at 50); sum(x^2)", "a", "float64",
+             w7_loss, w7_numpy_grad, w7_numba_kernel, w7_inputs,
+             cases=(_n(1000),), quick_cases=(_n(1000),), unit="us",
+             unsupported={**_NO_LOOPS, "jax": "jax.lax.while_loop has no reverse-mode "
+                          "derivative"},
+             note="Not in BENCHMARKS.md. numpy-hand (the reference) is the implicit-function "
+                  "gradient 2x/(3x^2+1) at the converged root; the others differentiate "
+                  "the Newton iterations, so their error is how far that is from the "
+                  "exact derivative of the root."),
+    Workload("W10", "ode-scan-wide: W5 for n independent pendula (k per pendulum), scan "
+             "emitting each step's sum(theta^2)", "k, c", "float64",
+             w10_loss, w5_numpy_grad, w10_numba_kernel, w10_inputs,
+             cases=(Case("n=1000, T=2000", {"n": 1000, "T": 2000}),),
+             quick_cases=(Case("n=1000, T=500", {"n": 1000, "T": 500}),),
+             argnums=(0, 1), bound_args=1, variants={"checkpoint": w10_checkpoint_loss},
+             unsupported=_NO_LOOPS,
+             note="Not in BENCHMARKS.md: the `checkpoint` memory comparison. Each step's "
+                  "carry is two (n,) float64 arrays; what the backward pass keeps per step "
+                  "is visible in *call MB*. numba-hand runs one pendulum at a time and "
+                  "needs only O(T) scratch."),
 ]}
 
 # Workloads of BENCHMARKS.md that need tracejit features which do not exist yet.
 NOT_YET = {
-    "W5": "ode-scan needs a scan/loop primitive (tracing would unroll all 10000 steps)",
     "W9": "per-example gradients need vmap",
 }
 
@@ -418,6 +691,13 @@ def _wrt_leaves(args, argnums):
     return [leaf for i in nums for leaf in flatten(args[i])]
 
 
+def _loss_and_args(wl: Workload, inputs, variant: str | None = None):
+    """(the loss to transform, its array arguments, the trailing constants to bind)."""
+    n = len(inputs) - wl.bound_args
+    loss = wl.variants[variant] if variant else wl.loss
+    return loss, tuple(inputs[:n]), tuple(inputs[n:])
+
+
 def build_numpy_hand(wl: Workload, inputs):
     return wl.numpy_grad, inputs
 
@@ -426,25 +706,30 @@ def build_numba_hand(wl: Workload, inputs, parallel=False):
     return numba_jit(wl.numba_kernel, parallel), wl.numba_args(*inputs)
 
 
-def build_tracejit(wl: Workload, inputs, parallel=False):
+def build_tracejit(wl: Workload, inputs, parallel=False, variant=None):
     import tracejit as tj
     import tracejit.nn as tnn
     import tracejit.numpy as tnp
 
-    xp = ArrayAPI(tnp, logsumexp=tnn.logsumexp, log_softmax=tnn.log_softmax)
+    xp = ArrayAPI(tnp, logsumexp=tnn.logsumexp, log_softmax=tnn.log_softmax,
+                  fori_loop=tj.fori_loop, scan=tj.scan, while_loop=tj.while_loop,
+                  checkpoint=tj.checkpoint)
+    loss, args, bound = _loss_and_args(wl, inputs, variant)
     transform = tj.value_and_grad if wl.value_and_grad else tj.grad
     options = {"parallel": True} if parallel else {}
-    return tj.jit(transform(bind(wl.loss, xp), argnums=wl.argnums), **options), inputs
+    return tj.jit(transform(bind(loss, xp, bound), argnums=wl.argnums), **options), args
 
 
 def build_jax(wl: Workload, inputs):
     import jax
     import jax.numpy as jnp
 
-    xp = ArrayAPI(jnp, logsumexp=jax.nn.logsumexp, log_softmax=jax.nn.log_softmax)
+    xp = ArrayAPI(jnp, logsumexp=jax.nn.logsumexp, log_softmax=jax.nn.log_softmax,
+                  fori_loop=jax.lax.fori_loop, scan=jax.lax.scan, checkpoint=jax.checkpoint)
+    loss, args, bound = _loss_and_args(wl, inputs)
     transform = jax.value_and_grad if wl.value_and_grad else jax.grad
-    g = jax.jit(transform(bind(wl.loss, xp), argnums=wl.argnums))
-    args = jax.tree_util.tree_map(jnp.asarray, inputs)
+    g = jax.jit(transform(bind(loss, xp, bound), argnums=wl.argnums))
+    args = jax.tree_util.tree_map(jnp.asarray, args)
     return (lambda *a: jax.block_until_ready(g(*a))), args
 
 
@@ -463,11 +748,12 @@ def build_torch(wl: Workload, inputs, compiled=False):
             return {k: to_torch(v) for k, v in a.items()}
         return torch.from_numpy(a) if isinstance(a, np.ndarray) else torch.tensor(a)
 
-    args = tuple(to_torch(a) for a in inputs)
+    loss, args, bound = _loss_and_args(wl, inputs)
+    args = tuple(to_torch(a) for a in args)
     wrt = _wrt_leaves(args, wl.argnums)
     for t in wrt:
         t.requires_grad_(True)
-    loss = bind(wl.loss, xp)
+    loss = bind(loss, xp, bound)
     if compiled:
         loss = torch.compile(loss)
 
@@ -486,10 +772,11 @@ def build_autograd(wl: Workload, inputs):
 
     xp = ArrayAPI(anp, logsumexp=logsumexp,
                   log_softmax=lambda x, axis: x - logsumexp(x, axis=axis, keepdims=True))
-    loss = bind(wl.loss, xp)
+    loss, args, bound = _loss_and_args(wl, inputs)
+    loss = bind(loss, xp, bound)
     transform = autograd.value_and_grad if wl.value_and_grad else autograd.grad
     if isinstance(wl.argnums, int):
-        return transform(loss, wl.argnums), inputs
+        return transform(loss, wl.argnums), args
     nums = wl.argnums  # autograd differentiates one argument: pack the others into it
 
     def packed(wrt, *rest):
@@ -503,7 +790,7 @@ def build_autograd(wl: Workload, inputs):
     def step(*a):
         return g(tuple(a[i] for i in nums), *[v for i, v in enumerate(a) if i not in nums])
 
-    return step, inputs
+    return step, args
 
 
 def _load_tracejit():
@@ -528,8 +815,13 @@ class System:
     disk_cache: bool = False  # has a warm-cache first call worth measuring
     parallel: bool = False  # uses several threads: OMP_NUM_THREADS is left unset
     peer: bool = False  # optional: skipped with one line when not installed
+    variant: str | None = None  # runs the workload's loss variant of this name, if it has one
 
     def applies_to(self, wl: Workload, case: Case) -> bool:
+        if self.name in wl.unsupported:
+            return False
+        if self.variant is not None:
+            return self.variant in wl.variants
         if self.name == "numba-hand-parallel":
             return wl.parallel
         if self.name == "tracejit-parallel":  # one row: W1 at its largest size
@@ -553,6 +845,11 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("tracejit-parallel", ("tracejit",),
            lambda wl, a: build_tracejit(wl, a, parallel=True), _load_tracejit,
            disk_cache=True, parallel=True),
+    System("tracejit-scan", ("tracejit",), lambda wl, a: build_tracejit(wl, a, variant="scan"),
+           _load_tracejit, disk_cache=True, variant="scan"),
+    System("tracejit-checkpoint", ("tracejit",),
+           lambda wl, a: build_tracejit(wl, a, variant="checkpoint"), _load_tracejit,
+           disk_cache=True, variant="checkpoint"),
     System("jax", ("jax",), build_jax, _load_jax, peer=True),
     System("torch", ("torch",), build_torch, peer=True),
     System("torch-compile", ("torch",), lambda wl, a: build_torch(wl, a, compiled=True),
@@ -594,6 +891,8 @@ def reference(wl: Workload, inputs):
     def up(a):
         if isinstance(a, dict):
             return {k: up(v) for k, v in a.items()}
+        if isinstance(a, int):  # a Python constant such as W5's step count
+            return a
         a = np.asarray(a)
         return a.astype(np.float64) if a.dtype.kind == "f" else a
 

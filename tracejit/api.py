@@ -333,13 +333,18 @@ def _grad_transform(fun, argnums, has_aux, with_value):
     @functools.wraps(fun)
     def wrapper(*args, **kwargs):
         nums = _normalize_argnums(argnums, len(args), fname)
-        traced, leaves = trace(fun, args, kwargs, out_fn=_aux_pair(fname) if has_aux else None,
+        # Python ints and bools that are not differentiated (loop counts, flags) stay
+        # concrete, as `jax.grad` keeps them: `range(n)` and `fori_loop(0, n, ...)` work.
+        static = tuple(i for i, a in enumerate(args) if i not in nums and _is_count(a))
+        traced, leaves = trace(fun, args, kwargs, static,
+                               out_fn=_aux_pair(fname) if has_aux else None,
                                tag=f"aux_{fname}" if has_aux else None)
         ir = traced.ir
         # Which flat leaves belong to the differentiated arguments.
         arg_of_leaf = []
         for i, a in enumerate(args):
-            arg_of_leaf += [i] * len(tree_flatten(a)[0])
+            if i not in static:
+                arg_of_leaf += [i] * len(tree_flatten(a)[0])
         arg_of_leaf += [None] * (len(leaves) - len(arg_of_leaf))  # keyword leaves
         diff = [i in nums for i in arg_of_leaf] + [False] * len(traced.captured)
         diff_positions = [k for k, d in enumerate(diff) if d]
@@ -371,6 +376,10 @@ def _grad_transform(fun, argnums, has_aux, with_value):
 def _match_input(g, x):
     """Gradients of Python-scalar arguments come back as NumPy scalars of their dtype."""
     return g
+
+
+def _is_count(x) -> bool:
+    return isinstance(x, (bool, int)) and not isinstance(x, np.generic)
 
 
 def _aux_pair(fname: str) -> Callable:

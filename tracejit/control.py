@@ -2,9 +2,9 @@
 
 Each traces its Python callables into closed IRs (values they close over become explicit
 inputs), checks that branches and loop carries agree leaf by leaf, and binds one primitive
-(`primitives/control.py`). A concrete (untraced) predicate or index simply calls the chosen
-branch, as Python would; loops always build their primitive, so compiled code has real
-loops.
+(`primitives/control.py`). Branches are traced and checked even when the predicate or index
+is concrete (the optimizer then keeps only the chosen branch); loops always build their
+primitive, so compiled code has real loops.
 """
 
 from __future__ import annotations
@@ -107,8 +107,10 @@ def switch(index, branches: Sequence[Callable], *operands):
     if not branches:
         raise ValueError("switch needs at least one branch")
     if not isinstance(index, Tracer):
-        i = int(np.clip(int(np.asarray(index)), 0, len(branches) - 1))
-        return branches[i](*operands)
+        # Still one primitive (every branch traced and checked, as JAX does); the optimizer
+        # replaces a cond on a constant index by a call of the chosen branch.
+        index = np.int32(np.clip(int(np.asarray(index)), 0, len(branches) - 1))
+        return _switch_traced(index, branches, operands)
     if index.shape != ():
         raise TypeError(f"switch/cond: the index or predicate must be a scalar, got "
                         f"{index.aval}")
@@ -119,6 +121,10 @@ def switch(index, branches: Sequence[Callable], *operands):
     if len(branches) > 1:
         from .primitives import elementwise as ew
         idx = ew.max_(ew.min_(idx, np.int32(len(branches) - 1)), np.int32(0))
+    return _switch_traced(idx, branches, operands)
+
+
+def _switch_traced(idx, branches, operands):
     leaves, in_tree = tree_flatten(operands)
     in_avals = _leaf_avals(leaves, "cond operands")
     traced = []
@@ -143,7 +149,7 @@ def cond(pred, true_fun: Callable, false_fun: Callable, *operands):
             from .primitives import elementwise as ew
             pred = ew.ne(pred, np.zeros((), pred.dtype)[()])
         return switch(st.convert(pred, np.int32), [false_fun, true_fun], *operands)
-    return true_fun(*operands) if bool(np.asarray(pred)) else false_fun(*operands)
+    return switch(np.int32(bool(np.asarray(pred))), [false_fun, true_fun], *operands)
 
 
 # -- scan / fori_loop ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 
 from .core import Primitive, impl_rules
 from .ir import IR, Eqn, Literal, ShapedArray, Var
+from .primitives import control as cf
 from .primitives import elementwise as ew
 from .primitives import indexing as ix
 from .primitives import linalg as la
@@ -136,6 +137,16 @@ def _simplify_transpose(eqn, producers):
     return None
 
 
+def _simplify_cond(eqn, producers):
+    """A cond on a constant index is a call of the chosen branch."""
+    index = eqn.inputs[0]
+    if not isinstance(index, Literal):
+        return None
+    branches = eqn.params["branches"]
+    chosen = branches[int(np.clip(int(index.value), 0, len(branches) - 1))]
+    return Eqn(cf.call_p, list(eqn.inputs[1:]), eqn.outs, {"body": chosen}, eqn.source)
+
+
 class _Producers(dict):
     """Var -> defining equation, plus `uses`: how often the input IR reads each Var."""
 
@@ -152,6 +163,7 @@ class _Producers(dict):
 
 
 simplify_rules[st.transpose_p] = _simplify_transpose
+simplify_rules[cf.cond_p] = _simplify_cond
 simplify_rules[ew.add_p] = _simplify_add
 simplify_rules[ew.sub_p] = _simplify_sub
 simplify_rules[ew.mul_p] = _simplify_mul
@@ -277,6 +289,10 @@ def simplify_and_cse(ir: IR) -> IR:
             elif replacement is not None:
                 subst[eqn.outs[0]] = replacement
                 continue
+        elif new.prim in simplify_rules:  # multi-output: rules may only rewrite the equation
+            replacement = simplify_rules[new.prim](new, producers)
+            if isinstance(replacement, Eqn):
+                new = replacement
         atoms = tuple(_atom_key(a) for a in new.inputs)
         if new.prim in _COMMUTATIVE:  # `mul a b` and `mul b a` are one computation
             atoms = tuple(sorted(atoms, key=repr))
