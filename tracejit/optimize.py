@@ -329,10 +329,54 @@ def dce(ir: IR) -> IR:
               list(ir.outs), ir.name, dict(ir.extra))
 
 
+def inline_calls(ir: IR) -> IR:
+    """Replace every `call` equation by the equations of its body (fresh variables), so
+    the rest of the optimizer sees through it."""
+    if not any(e.prim is cf.call_p for e in ir.eqns):
+        return ir
+    subst: dict = {}
+    eqns: list[Eqn] = []
+    constvars, constvals = list(ir.constvars), list(ir.constvals)
+
+    def read(a):
+        while isinstance(a, Var) and a in subst:
+            a = subst[a]
+        return a
+
+    def splice(body: IR, inputs: list, outs: list) -> None:
+        env = dict(zip(body.invars, inputs))
+        for v, val in zip(body.constvars, body.constvals):
+            fresh = Var(v.aval)
+            constvars.append(fresh)
+            constvals.append(val)
+            env[v] = fresh
+        for e in body.eqns:
+            ins = [env.get(a, a) if isinstance(a, Var) else a for a in e.inputs]
+            if e.prim is cf.call_p:
+                inner_outs = [Var(v.aval) for v in e.outs]
+                splice(e.params["body"], ins, inner_outs)
+                env.update(zip(e.outs, inner_outs))
+                continue
+            new_outs = [Var(v.aval) for v in e.outs]
+            env.update(zip(e.outs, new_outs))
+            eqns.append(Eqn(e.prim, ins, new_outs, e.params, e.source))
+        for v, a in zip(outs, body.outs):
+            subst[v] = env.get(a, a) if isinstance(a, Var) else a
+
+    for eqn in ir.eqns:
+        inputs = [read(a) for a in eqn.inputs]
+        if eqn.prim is cf.call_p:
+            splice(eqn.params["body"], inputs, eqn.outs)
+        else:
+            eqns.append(Eqn(eqn.prim, inputs, eqn.outs, eqn.params, eqn.source))
+    return IR(list(ir.invars), constvars, constvals, eqns, [read(a) for a in ir.outs],
+              ir.name, dict(ir.extra))
+
+
 def optimize(ir: IR) -> IR:
-    """Simplify, CSE and DCE until nothing changes."""
+    """Inline calls, then simplify, CSE and DCE until nothing changes."""
     while True:
         before = len(ir.eqns)
-        ir = dce(simplify_and_cse(ir))
-        if len(ir.eqns) == before:
+        ir = dce(simplify_and_cse(inline_calls(ir)))
+        if len(ir.eqns) == before and not any(e.prim is cf.call_p for e in ir.eqns):
             return ir
