@@ -16,7 +16,6 @@ import numpy as np
 
 from . import dtypes
 from .core import Tracer, eval_ir, full_like_aval, trace_flat
-from .errors import user_location
 from .ir import IR, ShapedArray, aval_of
 from .optimize import dce, optimize
 from .primitives.structural import stop_gradient as _stop_gradient_flat
@@ -363,19 +362,13 @@ def _grad_transform(fun, argnums, has_aux, with_value):
         per_arg = []
         for i in nums:
             a_leaves, a_tree = tree_flatten(args[i])
-            per_arg.append(tree_unflatten(a_tree, [_match_input(next(it), x)
-                                                   for x in a_leaves]))
+            per_arg.append(tree_unflatten(a_tree, [next(it) for _ in a_leaves]))
         g = tuple(per_arg) if isinstance(argnums, (tuple, list)) else per_arg[0]
         if has_aux:
             aux = tree_unflatten(traced.out_tree.children[1], aux_leaves)
             return ((value, aux), g) if with_value else (g, aux)
         return (value, g) if with_value else g
     return wrapper
-
-
-def _match_input(g, x):
-    """Gradients of Python-scalar arguments come back as NumPy scalars of their dtype."""
-    return g
 
 
 def _is_count(x) -> bool:
@@ -466,12 +459,14 @@ def _zeros_for(x):
 
 # -- Jacobians -------------------------------------------------------------------------------
 
-def _stack_leaves(rows, out_shape, in_shape):
-    """Assemble Jacobian rows/columns into one array of shape out_shape + in_shape."""
-    from . import numpy as tnp
-    if not rows:
-        return np.zeros(tuple(out_shape) + tuple(in_shape))
-    return tnp.stack(rows)
+def _of_selected(fun: Callable, args: Sequence, nums: Sequence[int]) -> Callable:
+    """`fun` as a function of the arguments at positions `nums` (the others fixed)."""
+    def f_of(*xs):
+        full = list(args)
+        for i, x in zip(nums, xs):
+            full[i] = x
+        return fun(*full)
+    return f_of
 
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
@@ -481,12 +476,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
     def jac(*args):
         nums = _normalize_argnums(argnums, len(args), "jacfwd")
         x_args = [args[i] for i in nums]
-
-        def f_of(*xs):
-            full = list(args)
-            for i, x in zip(nums, xs):
-                full[i] = x
-            return fun(*full)
+        f_of = _of_selected(fun, args, nums)
 
         x_leaves, x_tree = tree_flatten(tuple(x_args))
         y, _ = jvp(f_of, tuple(x_args), tree_map(_zero_tangent, tuple(x_args)))
@@ -525,12 +515,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0):
     def jac(*args):
         nums = _normalize_argnums(argnums, len(args), "jacrev")
         x_args = [args[i] for i in nums]
-
-        def f_of(*xs):
-            full = list(args)
-            for i, x in zip(nums, xs):
-                full[i] = x
-            return fun(*full)
+        f_of = _of_selected(fun, args, nums)
 
         x_leaves, x_tree = tree_flatten(tuple(x_args))
         for xl in x_leaves:
@@ -600,7 +585,3 @@ def _stop_gradient_leaf(x):
     if isinstance(x, Tracer):
         return _stop_gradient_flat(x)
     return x
-
-
-def _unused():
-    return user_location

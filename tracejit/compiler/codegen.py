@@ -537,13 +537,16 @@ class ModuleWriter:
         for v, b in zip(self.ir.invars, bindings):
             self.values[v] = b
         self.register_consts()
+        self.emit_kernels()
+        return [literal(a.value, a.aval.dtype) if isinstance(a, Literal) else
+                self.array_of(a) for a in self.ir.outs]
+
+    def emit_kernels(self) -> None:
         for k, kernel in enumerate(self.plan.kernels):
             if isinstance(kernel, CallKernel):
                 self.call_kernel(k, kernel)
             else:
                 self.loop_kernel(k, kernel)
-        return [literal(a.value, a.aval.dtype) if isinstance(a, Literal) else
-                self.array_of(a) for a in self.ir.outs]
 
     def register_consts(self) -> None:
         for v, val in zip(self.ir.constvars, self.ir.constvals):
@@ -897,11 +900,7 @@ class ModuleWriter:
             params.append(self.name(v))
             self.values[v] = ("array" if v.aval.shape else "scalar", self.name(v))
         self.register_consts()
-        for k, kernel in enumerate(self.plan.kernels):
-            if isinstance(kernel, CallKernel):
-                self.call_kernel(k, kernel)
-            else:
-                self.loop_kernel(k, kernel)
+        self.emit_kernels()
         outs = []
         for a in ir.outs:
             if isinstance(a, Literal):
