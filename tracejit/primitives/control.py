@@ -322,9 +322,13 @@ def _scan_partial_eval(eqn: Eqn, in_known):
     # Residuals that are known consts of the body do not change per step: pass them as
     # consts of the unknown scan instead of stacking them.
     invariant = [r in known_consts_vars for r in res_vars]
+    # Residuals that are the body's own slices of known xs are those xs: no copy.
+    known_xs_vars = [v for v, k in zip(body.invars[nc + nk:], k_xs) if k]
+    from_xs = [r in known_xs_vars and not inv for r, inv in zip(res_vars, invariant)]
     n_kout = sum(not u for u in out_unknown)
     # Known scan: outputs (known carry, known ys, stacked per-step residuals).
-    stacked_pos = [i for i, inv in enumerate(invariant) if not inv]
+    per_step_pos = [i for i, inv in enumerate(invariant) if not inv]
+    stacked_pos = [i for i in per_step_pos if not from_xs[i]]
     k_out_order = list(range(n_kout)) + [n_kout + i for i in stacked_pos]
     known_body = _reorder(known_body, out_order=k_out_order, name=f"{body.name}_known")
     inputs = eqn.inputs
@@ -334,6 +338,9 @@ def _scan_partial_eval(eqn: Eqn, in_known):
     n_kcarry = len(kcar)
     res_avals = [v.aval for v in res_vars]
     stacked_vars = [Var(_stacked(res_avals[i], length)) for i in stacked_pos]
+    new_stacked = dict(zip(stacked_pos, stacked_vars))
+    per_step_outer = [kx[known_xs_vars.index(res_vars[i])] if from_xs[i] else new_stacked[i]
+                      for i in per_step_pos]
     known_carry_out = [v for v, k in zip(eqn.outs[:nk], k_carry) if k]
     known_ys_out = [v for v, u in zip(eqn.outs[nk:], out_unknown[nk:]) if not u]
     known_eqn = Eqn(scan_p, kc + kcar + kx, known_carry_out + known_ys_out + stacked_vars,
@@ -353,12 +360,12 @@ def _scan_partial_eval(eqn: Eqn, in_known):
     n_uc, n_ucar = len(uc), len(ucar)
     in_order = (res_inv_pos + list(range(n_res, n_res + n_uc))
                 + list(range(n_res + n_uc, n_res + n_uc + n_ucar))
-                + stacked_pos + list(range(n_res + n_uc + n_ucar, len(unknown_body.invars))))
+                + per_step_pos + list(range(n_res + n_uc + n_ucar, len(unknown_body.invars))))
     unknown_body = _reorder(unknown_body, in_order, name=f"{body.name}_unknown")
     unknown_carry_out = [v for v, k in zip(eqn.outs[:nk], k_carry) if not k]
     unknown_ys_out = [v for v, u in zip(eqn.outs[nk:], out_unknown[nk:]) if u]
     # Unknown carries whose initial value is known enter as residual-free inputs as they are.
-    unknown_eqn = Eqn(scan_p, inv_outer + uc + ucar + stacked_vars + ux,
+    unknown_eqn = Eqn(scan_p, inv_outer + uc + ucar + per_step_outer + ux,
                       unknown_carry_out + unknown_ys_out,
                       dict(p, body=unknown_body, num_consts=n_res_inv + n_uc,
                            num_carry=n_ucar), eqn.source)
