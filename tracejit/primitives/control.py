@@ -65,6 +65,29 @@ def _zeros(aval: ShapedArray):
     return instantiate(Zero(aval))
 
 
+def _nonzero_carry(body: IR, before: list, nz_carry: list, after: list) -> list[bool]:
+    """Carries whose tangent is nonzero: those that start nonzero or that the body makes
+    nonzero from nonzero inputs (a fixpoint). Body inputs: before + carry + after."""
+    float_carry = _float_mask(body.out_avals[:len(nz_carry)])
+    while True:
+        _, out_nz = jvp_ir(body, before + nz_carry + after, instantiate_outs=False)
+        new = [(a or b) and f for a, b, f in zip(nz_carry, out_nz, float_carry)]
+        if new == nz_carry:
+            return nz_carry
+        nz_carry = new
+
+
+def _known_carry(body: IR, before: list, k_carry: list, after: list) -> tuple[list, list]:
+    """Carries that stay known under partial evaluation (a fixpoint: unknown if they start
+    unknown or the body makes them so), and which body outputs are unknown."""
+    while True:
+        dep = _depends(body, [not k for k in before + k_carry + after])
+        new = [k and not d for k, d in zip(k_carry, dep)]
+        if new == k_carry:
+            return k_carry, dep
+        k_carry = new
+
+
 def _float_mask(avals) -> list[bool]:
     return [dtypes.is_float(a.dtype) for a in avals]
 
@@ -240,14 +263,7 @@ def _scan_jvp(primals, tangents, *, body, num_consts, num_carry, length, reverse
     nz = [not is_zero(t) for t in tangents]
     nz_consts, nz_carry, nz_xs = (nz[:num_consts], nz[num_consts:num_consts + num_carry],
                                   nz[num_consts + num_carry:])
-    float_carry = _float_mask(body.out_avals[:num_carry])
-    # Fixpoint: a carry tangent is nonzero if it starts so or the body makes it so.
-    while True:
-        _, out_nz = jvp_ir(body, nz_consts + nz_carry + nz_xs, instantiate_outs=False)
-        new = [(a or b) and f for a, b, f in zip(nz_carry, out_nz[:num_carry], float_carry)]
-        if new == nz_carry:
-            break
-        nz_carry = new
+    nz_carry = _nonzero_carry(body, nz_consts, nz_carry, nz_xs)
     n_ys = len(body.outs) - num_carry
     inst = nz_carry + [False] * n_ys
     jbody, out_nz = jvp_ir(body, nz_consts + nz_carry + nz_xs, instantiate_outs=inst)
@@ -294,13 +310,7 @@ def _scan_known_carry(eqn: Eqn, in_known):
     p = eqn.params
     body, nc, nk = p["body"], p["num_consts"], p["num_carry"]
     k_consts, k_carry, k_xs = in_known[:nc], list(in_known[nc:nc + nk]), in_known[nc + nk:]
-    # Fixpoint: a carry is unknown if it starts unknown or the body makes it so.
-    while True:
-        dep = _depends(body, [not k for k in list(k_consts) + k_carry + list(k_xs)])
-        new = [k and not d for k, d in zip(k_carry, dep[:nk])]
-        if new == k_carry:
-            break
-        k_carry = new
+    k_carry, dep = _known_carry(body, list(k_consts), k_carry, list(k_xs))
     return k_carry, [not k for k in k_carry] + dep[nk:]
 
 
@@ -461,13 +471,7 @@ def _while_jvp(primals, tangents, *, cond_ir, body_ir, cond_nconsts, body_nconst
     ncc, nbc = cond_nconsts, body_nconsts
     nz = [not is_zero(t) for t in tangents]
     nz_bc, nz_carry = nz[ncc:ncc + nbc], nz[ncc + nbc:]
-    float_carry = _float_mask(body_ir.out_avals)
-    while True:
-        _, out_nz = jvp_ir(body_ir, nz_bc + nz_carry, instantiate_outs=False)
-        new = [(a or b) and f for a, b, f in zip(nz_carry, out_nz, float_carry)]
-        if new == nz_carry:
-            break
-        nz_carry = new
+    nz_carry = _nonzero_carry(body_ir, nz_bc, nz_carry, [])
     jbody, _ = jvp_ir(body_ir, nz_bc + nz_carry, instantiate_outs=nz_carry)
     nb, nk = nbc, len(nz_carry)
     n_tb = sum(nz_bc)
@@ -507,13 +511,7 @@ def _while_split(eqn: Eqn, in_known):
     ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
     cond_ir, body_ir = p["cond_ir"], p["body_ir"]
     k_cc, k_bc = list(in_known[:ncc]), list(in_known[ncc:ncc + nbc])
-    k_carry = list(in_known[ncc + nbc:])
-    while True:
-        dep = _depends(body_ir, [not k for k in k_bc + k_carry])
-        new = [k and not d for k, d in zip(k_carry, dep)]
-        if new == k_carry:
-            break
-        k_carry = new
+    k_carry, _ = _known_carry(body_ir, k_bc, list(in_known[ncc + nbc:]), [])
     cond_unknown = not all(k_cc) or _depends(
         cond_ir, [not k for k in k_cc] + [not k for k in k_carry])[0]
     return k_bc, k_carry, cond_unknown
