@@ -315,12 +315,64 @@ def simplify_and_cse(ir: IR) -> IR:
               [read(a) for a in ir.outs], ir.name, dict(ir.extra))
 
 
+def _used_inputs(body: IR) -> list[bool]:
+    live = {a for a in body.outs if isinstance(a, Var)}
+    for e in reversed(body.eqns):
+        if any(v in live for v in e.outs):
+            live.update(a for a in e.inputs if isinstance(a, Var))
+    return [v in live for v in body.invars]
+
+
+def _prune_body(body: IR, keep_outs: list[bool], keep_ins: list[bool]) -> IR:
+    return dce(IR([v for v, k in zip(body.invars, keep_ins) if k], body.constvars,
+                  body.constvals, body.eqns, [a for a, k in zip(body.outs, keep_outs) if k],
+                  body.name))
+
+
+def _dce_scan(eqn: Eqn, used: list[bool]) -> Eqn:
+    """Drop stacked outputs nobody reads, then consts and xs the body no longer reads."""
+    p = eqn.params
+    nc, nk, body = p["num_consts"], p["num_carry"], p["body"]
+    keep_outs = [True] * nk + used[nk:]
+    trimmed = _prune_body(body, keep_outs, [True] * len(body.invars))
+    reads = _used_inputs(trimmed)
+    keep_ins = [r for r in reads[:nc]] + [True] * nk + [r for r in reads[nc + nk:]]
+    new_body = _prune_body(body, keep_outs, keep_ins)
+    return Eqn(eqn.prim, [a for a, k in zip(eqn.inputs, keep_ins) if k],
+               [v for v, k in zip(eqn.outs, keep_outs) if k],
+               dict(p, body=new_body, num_consts=sum(keep_ins[:nc])), eqn.source)
+
+
+def _dce_cond(eqn: Eqn, used: list[bool]) -> Eqn:
+    branches = [_prune_body(b, used, [True] * len(b.invars)) for b in eqn.params["branches"]]
+    reads = [any(col) for col in zip(*[_used_inputs(b) for b in branches])]
+    branches = [_prune_body(b, [True] * len(b.outs), reads) for b in branches]
+    return Eqn(eqn.prim, [eqn.inputs[0]] + [a for a, r in zip(eqn.inputs[1:], reads) if r],
+               [v for v, u in zip(eqn.outs, used) if u], {"branches": tuple(branches)},
+               eqn.source)
+
+
+def _dce_checkpoint(eqn: Eqn, used: list[bool]) -> Eqn:
+    body = _prune_body(eqn.params["body"], used, [True] * len(eqn.inputs))
+    return Eqn(eqn.prim, list(eqn.inputs), [v for v, u in zip(eqn.outs, used) if u],
+               {"body": body}, eqn.source)
+
+
+# prim -> rule(eqn, which outputs are used) -> an equation with only those (and inputs)
+dce_rules: dict[Primitive, Callable] = {cf.scan_p: _dce_scan, cf.cond_p: _dce_cond,
+                                        cf.checkpoint_p: _dce_checkpoint}
+
+
 def dce(ir: IR) -> IR:
-    """Drop equations and constants whose outputs nothing uses (every primitive is pure)."""
+    """Drop equations and constants whose outputs nothing uses (every primitive is pure);
+    multi-output control flow drops the outputs nobody reads (`dce_rules`)."""
     live: set[Var] = {a for a in ir.outs if isinstance(a, Var)}
     kept: list[Eqn] = []
     for eqn in reversed(ir.eqns):
-        if any(v in live for v in eqn.outs):
+        used = [v in live for v in eqn.outs]
+        if any(used):
+            if not all(used) and eqn.prim in dce_rules:
+                eqn = dce_rules[eqn.prim](eqn, used)
             kept.append(eqn)
             live.update(a for a in eqn.inputs if isinstance(a, Var))
     kept.reverse()
