@@ -324,7 +324,6 @@ def _scan_partial_eval(eqn: Eqn, in_known):
     k_consts, k_xs = in_known[:nc], in_known[nc + nk:]
     k_carry, out_unknown = _scan_known_carry(eqn, in_known)
     body_known = list(k_consts) + k_carry + list(k_xs)
-    n_ys = len(body.outs) - nk
     known_body, unknown_body, n_res = partial_eval(body, body_known, out_unknown)
     res_vars = unknown_body.invars[:n_res]
     _no_tapes([v.aval for v in res_vars], "a scan or fori_loop")
@@ -358,9 +357,7 @@ def _scan_partial_eval(eqn: Eqn, in_known):
                     eqn.source)
     # Unknown scan: consts (invariant residuals, unknown consts), carry (unknown carry),
     # xs (stacked residuals, unknown xs).
-    inv_consts = [known_consts_vars.index(r) for r, inv in zip(res_vars, invariant) if inv]
-    outer_known_consts = kc
-    inv_outer = [outer_known_consts[i] for i in inv_consts]
+    inv_outer = [kc[known_consts_vars.index(r)] for r, inv in zip(res_vars, invariant) if inv]
     uc = [a for a, k in zip(inputs[:nc], k_consts) if not k]
     ucar = [a for a, k in zip(inputs[nc:nc + nk], k_carry) if not k]
     ux = [a for a, k in zip(inputs[nc + nk:], k_xs) if not k]
@@ -379,7 +376,6 @@ def _scan_partial_eval(eqn: Eqn, in_known):
                       unknown_carry_out + unknown_ys_out,
                       dict(p, body=unknown_body, num_consts=n_res_inv + n_uc,
                            num_carry=n_ucar), eqn.source)
-    del n_ys
     return [known_eqn], [unknown_eqn]
 
 
