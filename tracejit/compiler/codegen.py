@@ -570,6 +570,33 @@ class ModuleWriter:
             names.append(name)
         return names
 
+    def spare_buffers(self, outs, names) -> dict:
+        """Double buffering for array carries: the body writes the next carry into a spare
+        buffer, then the two swap (no allocation per step). The carry starts as a copy, so
+        the caller's array is never written."""
+        spares = {}
+        for v, name in zip(outs, names):
+            if v.aval.shape:
+                self.w.line(f"{name} = {name}.copy()")
+                spares[name] = f"{name}_next"
+                self.w.line(f"{spares[name]} = np.empty_like({name})")
+        return spares
+
+    def carry_rows(self, names, spares) -> dict:
+        return {j: spares[name] for j, name in enumerate(names) if name in spares}
+
+    def update_carries(self, names, spares, exprs) -> None:
+        """New carries: swap the buffers the body wrote in place, assign the others."""
+        targets, values = [], []
+        for j, (name, expr) in enumerate(zip(names, exprs)):
+            if name in spares and j in self.last_in_place:
+                targets += [name, spares[name]]
+                values += [spares[name], name]
+            else:
+                targets.append(name)
+                values.append(expr)
+        self.assign(targets, values)
+
     def assign(self, names: list[str], exprs: list[str]) -> None:
         if not names:
             return
@@ -583,6 +610,7 @@ class ModuleWriter:
         nc, nk, n = p["num_consts"], p["num_carry"], p["length"]
         consts, carry, xs = eqn.inputs[:nc], eqn.inputs[nc:nc + nk], eqn.inputs[nc + nk:]
         carry_names = self.carry_locals(eqn.outs[:nk], carry)
+        spares = self.spare_buffers(eqn.outs[:nk], carry_names)
         ys = eqn.outs[nk:]
         for y in ys:
             self.alloc(y)
@@ -597,11 +625,12 @@ class ModuleWriter:
                 bindings.append(("rows", (base, t)) if x.aval.ndim > 1 else
                                 ("scalar", f"{base}[{t}]"))
             rows = {nk + j: f"{self.values[y][1]}[{t}]" for j, y in enumerate(ys)}
+            rows.update(self.carry_rows(carry_names, spares))
             outs = self.sub_program(k, p["body"], "s", bindings, rows)
             for j, (y, expr) in enumerate(zip(ys, outs[nk:])):  # before the carries change
                 if nk + j not in self.last_in_place:
                     self.store_step(y, t, expr)
-            self.assign(carry_names, outs[:nk])
+            self.update_carries(carry_names, spares, outs[:nk])
         for v, name in zip(eqn.outs[:nk], carry_names):
             self.values[v] = ("array" if v.aval.shape else "scalar", name)
 
@@ -627,6 +656,7 @@ class ModuleWriter:
         nk = len(carry)
         record = eqn.prim is cf.while_record_p
         carry_names = self.carry_locals(eqn.outs[:nk], carry)
+        spares = self.spare_buffers(eqn.outs[:nk], carry_names)
         carry_bind = [("array" if v.aval.shape else "scalar", name)
                       for v, name in zip(eqn.outs[:nk], carry_names)]
         limit = p.get("max_iterations")
@@ -659,13 +689,14 @@ class ModuleWriter:
                         self.close_loops(rows)
                         self.w.line(f"{name} = {grown}")
             rows = {nk + j: f"{name}[{steps}]" for j, (_, name) in enumerate(tapes)}
+            rows.update(self.carry_rows(carry_names, spares))
             outs = self.sub_program(k, p["body_ir"], "wb",
                                     [self.binding(a) for a in bc] + carry_bind, rows)
             for j, ((v, name), expr) in enumerate(zip(tapes, outs[nk:])):
                 self.values[v] = ("array", name)
                 if nk + j not in self.last_in_place:
                     self.store_step(v, steps, expr)
-            self.assign(carry_names, outs[:nk])
+            self.update_carries(carry_names, spares, outs[:nk])
             if record or limit is not None:
                 self.w.line(f"{steps} += 1")
         for v, name in zip(eqn.outs[:nk], carry_names):
@@ -682,6 +713,7 @@ class ModuleWriter:
         consts, carry = eqn.inputs[1:1 + nc], eqn.inputs[1 + nc:1 + nc + nk]
         tapes = eqn.inputs[1 + nc + nk:]
         carry_names = self.carry_locals(eqn.outs, carry)
+        spares = self.spare_buffers(eqn.outs, carry_names)
         t = f"t{self.depth}"
         order = f"range({steps} - 1, -1, -1)" if p["reverse"] else f"range({steps})"
         with self.w.block(f"for {t} in {order}:"):
@@ -692,8 +724,9 @@ class ModuleWriter:
                 base = self.array_of(tape)
                 bindings.append(("rows", (base, t)) if tape.aval.row.shape else
                                 ("scalar", f"{base}[{t}]"))
-            outs = self.sub_program(k, p["body"], "r", bindings)
-            self.assign(carry_names, outs)
+            outs = self.sub_program(k, p["body"], "r", bindings,
+                                    self.carry_rows(carry_names, spares))
+            self.update_carries(carry_names, spares, outs)
         for v, name in zip(eqn.outs, carry_names):
             self.values[v] = ("array" if v.aval.shape else "scalar", name)
 
