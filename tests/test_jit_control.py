@@ -134,3 +134,60 @@ def test_checkpointed_scan_compiles():
         return c + tnp.sum(ys)
     xs = np.linspace(0.0, 1.0, 20)
     close(tj.jit(tj.grad(loss))(0.7, xs), interpreted(tj.grad(loss), 0.7, xs))
+
+
+def swapping_carries(x):
+    """Array carries that take another carry's value (or a cond's output that is a carry)
+    next to a carry the body writes in place into its spare buffer."""
+    def body(c, _):
+        a, b = c
+        return (b, tnp.sin(a[::-1]) + 1.0), None
+    (a, b), _ = tj.scan(body, (x, x * 2.0), None, length=4)
+
+    def body2(c, _):
+        a, b = c
+        nb = tj.cond(tnp.sum(a) > 0, lambda v: v, lambda v: v * 2.0, a)
+        return (tnp.sin(b[::-1]) + 1.0, nb), None
+    (c, d), _ = tj.scan(body2, (x, x * 3.0), None, length=4)
+    e, f, _ = tj.while_loop(lambda s: s[2] < 4,
+                            lambda s: (s[1], tnp.sin(s[0][::-1]) + 1.0, s[2] + 1), (x, 2 * x, 0))
+    return a, b, c, d, e, f
+
+
+def test_a_carry_never_aliases_another_carrys_spare_buffer():
+    x = np.linspace(0.1, 1.0, 6)
+    for got, want in zip(tj.jit(swapping_carries)(x), swapping_carries(x)):
+        close(got, want)
+
+
+def test_one_body_ir_emitted_twice_in_one_scope_does_not_reuse_locals():
+    # jacfwd makes one checkpoint per basis vector, all sharing one JVP body IR object
+    def f(x):
+        return tj.checkpoint(lambda a: tnp.sin(a[0]) * tnp.sum(a * a))(x)
+    x = np.linspace(0.1, 1.0, 3)
+    close(tj.jit(tj.jacfwd(f))(x), interpreted(tj.jacfwd(f), x))
+
+
+def test_scatter_add_never_accumulates_into_a_cond_output_that_is_another_buffer():
+    # the transposed cond's identity branch returns the constant cotangent `w` itself; the
+    # gather's scatter_add into it must not write into the constant (or the user's array)
+    w = np.array([1.0, 2.0, 3.0, 4.0])
+
+    def loss(x):
+        y = tj.cond(x[0] > 0, lambda v: v, lambda v: v * 2.0, x)
+        return tnp.sum(y * w) + tnp.sum(x[np.array([0, 2, 2])] ** 2)
+    x = np.array([0.5, -1.0, 2.0, 3.0])
+    g = tj.jit(tj.grad(loss))
+    close(g(x), interpreted(tj.grad(loss), x))
+    close(g(x), interpreted(tj.grad(loss), x))
+    close(w, [1.0, 2.0, 3.0, 4.0])
+
+
+def test_a_control_flow_output_is_never_a_constants_buffer():
+    w = np.array([1.0, 2.0, 3.0])
+    f = tj.jit(lambda x: tj.cond(x[0] > 0, lambda v: w, lambda v: v, x))
+    x = np.array([0.5, -1.0, 2.0])
+    out = f(x)
+    out[0] = 99.0  # the caller owns the result
+    close(f(x), [1.0, 2.0, 3.0])
+    close(w, [1.0, 2.0, 3.0])

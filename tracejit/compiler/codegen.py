@@ -24,7 +24,7 @@ from ..primitives import linalg as la
 from ..primitives import reductions as rd
 from ..primitives import structural as st
 from .index import ELEMENTWISE_LIKE, input_reads
-from .plan import CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
+from .plan import CONTROL_PRIMS, CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
 
 # Below this many loop iterations a kernel stays serial even with parallel=True: a prange
 # launch costs 5-25 us on a busy 2-core machine (notes/numba.md, section 6). Measured here on
@@ -163,6 +163,7 @@ class ModuleWriter:
         # Outputs of a loop body that the loop stores per step: var -> the row to write into.
         self.targets: dict = {}
         self.in_place: set = set()
+        self.spare_shapes: dict = {}  # spare buffer of an array carry -> its shape
         if parent is not None:
             self.local_count = parent.local_count
 
@@ -529,7 +530,14 @@ class ModuleWriter:
             if isinstance(out, Var) and out.aval.shape and counts[out] == 1 \
                     and out not in ir.invars:
                 child.targets[out] = row
-        outs = child.emit_program(bindings)
+        # The body's values get their own memo scope: the same IR object can be emitted
+        # twice in one scope (jacfwd makes one checkpoint per basis vector sharing one body
+        # IR), and the second emission must not reuse the first one's locals.
+        self.w.memo.append({})
+        try:
+            outs = child.emit_program(bindings)
+        finally:
+            self.w.memo.pop()
         self.last_in_place = {i for i, a in enumerate(ir.outs) if a in child.in_place}
         return outs
 
@@ -579,6 +587,7 @@ class ModuleWriter:
             if v.aval.shape:
                 self.w.line(f"{name} = {name}.copy()")
                 spares[name] = f"{name}_next"
+                self.spare_shapes[spares[name]] = tuple(v.aval.shape)
                 self.w.line(f"{spares[name]} = np.empty_like({name})")
         return spares
 
@@ -586,10 +595,26 @@ class ModuleWriter:
         return {j: spares[name] for j, name in enumerate(names) if name in spares}
 
     def update_carries(self, names, spares, exprs) -> None:
-        """New carries: swap the buffers the body wrote in place, assign the others."""
+        """New carries: swap the buffers the body wrote in place, assign the others.
+
+        Once some carry swaps, its old buffer becomes a spare the next step writes, so no
+        other carry may keep a reference to it (`(a, b) -> (b, f(a))`, or a cond returning
+        a carry): the other array carries are then copied into their own spares and swap
+        too, so every carry only ever holds its own two buffers."""
+        swapping = any(name in spares and j in self.last_in_place
+                       for j, name in enumerate(names))
         targets, values = [], []
         for j, (name, expr) in enumerate(zip(names, exprs)):
-            if name in spares and j in self.last_in_place:
+            if name in spares and swapping and j not in self.last_in_place and expr != name:
+                rank = len(self.spare_shapes[spares[name]])
+                loop_vars = [f"u{d}" for d in range(rank)]
+                self.open_loops(loop_vars, self.spare_shapes[spares[name]])
+                self.w.line(f"{spares[name]}[{', '.join(loop_vars)}] = "
+                            f"{expr}[{', '.join(loop_vars)}]")
+                self.close_loops(loop_vars)
+                targets += [name, spares[name]]
+                values += [spares[name], name]
+            elif name in spares and j in self.last_in_place:
                 targets += [name, spares[name]]
                 values += [spares[name], name]
             else:
@@ -845,9 +870,12 @@ class ModuleWriter:
         operand, indices, updates = comp.eqn.inputs
         out = comp.var
         name = self.name(out)
+        # Control flow outputs may be another value's buffer (a cond branch or a checkpoint
+        # returning its operand, a loop carry that is an xs row or a const): never written.
         reuse = (isinstance(operand, Var) and operand in self.values
                  and self.values[operand][0] == "array" and self.uses.get(operand) == 1
-                 and operand not in self.ir.outs and operand in self.plan.materialized)
+                 and operand not in self.ir.outs and operand in self.plan.materialized
+                 and self.producer[operand].prim not in CONTROL_PRIMS)
         if reuse:  # accumulate in place: the operand has no other reader
             self.w.line(f"{name} = {self.values[operand][1]}")
             self.values[out] = ("array", name)
@@ -939,6 +967,10 @@ class ModuleWriter:
             if isinstance(a, Literal):
                 outs.append(literal(a.value, a.aval.dtype))
             elif a in ir.constvars:  # a copy: a caller's writes must not reach the constant
+                outs.append(self.values[a][1] + ".copy()")
+            elif a.aval.shape and a in self.producer and \
+                    self.producer[a].prim in CONTROL_PRIMS:
+                # A branch, checkpoint or loop carry may return a constant's buffer itself.
                 outs.append(self.values[a][1] + ".copy()")
             else:
                 outs.append(self.values[a][1])
