@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import checked_ir
+from conftest import assert_like_numpy, call_checked, checked_ir
 
 import tracejit as tj
 import tracejit.numpy as tnp
@@ -19,22 +19,6 @@ def run(f, *args):
     ir = checked_ir(f, *args)
     (out,) = eval_ir(ir, list(args))
     return out
-
-
-def assert_like_numpy(actual, expected, rtol=1e-12):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    if actual.dtype.kind in "biu":
-        np.testing.assert_array_equal(actual, expected)
-    else:
-        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol, equal_nan=True)
-
-
-def call_checked(transformed, *args):
-    """`transformed(*args)` (e.g. tj.grad(f)), with the IR it records checked too."""
-    checked_ir(transformed, *args)
-    return transformed(*args)
 
 
 def grad_checked(f, *args):

@@ -3,7 +3,7 @@ values, shapes and dtypes against NumPy, and derivatives against finite differen
 
 import numpy as np
 import pytest
-from conftest import checked_ir
+from conftest import assert_like_numpy, call_checked, checked_ir
 
 import tracejit as tj
 import tracejit.numpy as tnp
@@ -20,22 +20,6 @@ def run_all(f, *args):
 def run(f, *args):
     (out,) = run_all(f, *args)
     return out
-
-
-def call_checked(transformed, *args):
-    """`transformed(*args)` (e.g. tj.grad(f)), with the IR it records checked too."""
-    checked_ir(transformed, *args)
-    return transformed(*args)
-
-
-def assert_like_numpy(actual, expected, rtol=1e-12):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    if actual.dtype.kind in "biu":
-        np.testing.assert_array_equal(actual, expected)
-    else:
-        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol, equal_nan=True)
 
 
 def _flat(out):
