@@ -397,7 +397,8 @@ def test_cond_inside_scan():
     close(tj.grad(tj.grad(f))(x), 12 * x + 2)
     check_grads(f, (x,), order=2)
     ir = checked(f, x)
-    assert "cond" in [e.prim.name for e in ir.eqns[0].params["body"].eqns]
+    (scan,) = [e for e in ir.eqns if e.prim.name == "scan"]
+    assert "cond" in [e.prim.name for e in scan.params["body"].eqns]
     check_all(tj.make_ir(tj.grad(tj.grad(f)))(x))
 
 

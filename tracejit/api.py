@@ -161,9 +161,10 @@ def _as_output(x):
 
 def _run(ir: IR, flat_args: Sequence) -> list:
     outs = eval_ir(ir, list(flat_args))
-    # A program constant returned as an output is copied: the caller may write into it.
-    consts = {id(c) for c in ir.constvals}
-    return [_as_output(o.copy() if id(o) in consts else o) for o in outs]
+    # A program constant or argument returned as an output is copied: the caller may write
+    # into it.
+    owned = {id(c) for c in ir.constvals} | {id(a) for a in flat_args if isinstance(a, np.ndarray)}
+    return [_as_output(o.copy() if id(o) in owned else o) for o in outs]
 
 
 # -- make_ir ---------------------------------------------------------------------------------

@@ -142,6 +142,7 @@ class Builder:
         self.constvars: list[Var] = []
         self.constvals: list = []
         self._const_index: dict[int, Var] = {}
+        self._const_keep: list = []
         self.captured: list[Tracer] = []
         self.captured_vars: list[Var] = []
         self._capture_index: dict[int, Var] = {}
@@ -166,11 +167,42 @@ class Builder:
             return Literal(arr[()], ShapedArray((), dtypes.check_supported(arr.dtype)))
         var = self._const_index.get(id(x))
         if var is None:
-            var = Var(ShapedArray(arr.shape, dtypes.check_supported(arr.dtype)))
-            self.constvars.append(var)
-            self.constvals.append(arr)
+            dtypes.check_supported(arr.dtype)
+            var = self._structured_constant(arr)
+            if var is None:
+                var = Var(ShapedArray(arr.shape, arr.dtype))
+                self.constvars.append(var)
+                self.constvals.append(arr)
             self._const_index[id(x)] = var
+            self._const_keep.append(x)  # keeps id(x) from naming another array later
         return var
+
+    def _structured_constant(self, arr: np.ndarray) -> Var | None:
+        """A constant that is one value everywhere, or integers counting along one axis
+        (`np.arange(n)`, `np.full`, `np.ones` made while tracing), becomes equations
+        (`broadcast_in_dim` of a literal, `iota`) instead of an array the program carries."""
+        from .primitives import elementwise as ew
+        from .primitives import structural as st
+
+        pattern = constant_pattern(arr)
+        if pattern is None:
+            return None
+        dtype = arr.dtype
+        if pattern[0] == "fill":
+            lit = Literal(pattern[1], ShapedArray((), dtype))
+            (out,) = self.emit(st.broadcast_in_dim_p, [lit],
+                               {"shape": arr.shape, "broadcast_dimensions": ()})
+            return out.variable
+        _, dim, start, step = pattern
+        (out,) = self.emit(st.iota_p, [], {"dtype": dtype, "shape": arr.shape,
+                                            "dimension": dim})
+        if step != 1:
+            (out,) = self.emit(ew.mul_p, [out.variable, Literal(step, ShapedArray((), dtype))],
+                               {})
+        if start != 0:
+            (out,) = self.emit(ew.add_p, [out.variable, Literal(start, ShapedArray((), dtype))],
+                               {})
+        return out.variable
 
     def _capture(self, t: Tracer) -> Var:
         check_live(t)
@@ -206,6 +238,43 @@ class Builder:
         ir = IR(self.invars + self.captured_vars, self.constvars, self.constvals, self.eqns,
                 out_atoms, self.name)
         return ir, self.captured
+
+
+def constant_pattern(arr: np.ndarray) -> tuple | None:
+    """("fill", value) if every element of `arr` is one (non-NaN) value; ("iota", dim,
+    start, step) if `arr` holds integers start + step*i along dimension `dim` (exactly
+    representable ones, for floats) and is constant along the others; else None. Arbitrary
+    data is rejected after a few samples, so this costs O(1) for real data and one pass for
+    the arrays it accepts."""
+    if arr.size < 2 or arr.dtype.kind not in "biuf":
+        return None
+    flat = arr.reshape(-1)
+    first = flat[0]
+    if flat[-1] == first and flat[flat.size // 2] == first:
+        return ("fill", first) if bool(np.all(arr == first)) else None
+    if arr.dtype.kind == "b":
+        return None
+    exact = 2.0 ** (np.finfo(arr.dtype).nmant + 1) if arr.dtype.kind == "f" else None
+    for dim, n in enumerate(arr.shape):
+        if n < 2:
+            continue
+        index = [0] * arr.ndim
+        index[dim] = 1
+        step = arr[tuple(index)] - first
+        index[dim] = n - 1
+        if arr[tuple(index)] != first + step * (n - 1) or flat[-1] != arr[tuple(index)]:
+            continue
+        view = [1] * arr.ndim
+        view[dim] = n
+        if exact is not None and not (  # floats: only integers the dtype holds exactly
+                float(first).is_integer() and float(step).is_integer()
+                and max(abs(first), abs(first + step * (n - 1))) < exact):
+            return None
+        expected = first + step * np.arange(n, dtype=arr.dtype).reshape(view)
+        if np.array_equal(arr, np.broadcast_to(expected, arr.shape)):
+            return ("iota", dim, first, step)
+        return None
+    return None
 
 
 def check_live(t: Tracer) -> None:

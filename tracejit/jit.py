@@ -49,7 +49,9 @@ class Lowered:
         self.ir = ir
         self.out_tree = out_tree
         self.plan = make_plan(ir)
-        self.source, self.consts = generate(self.plan, fastmath, parallel)
+        self.source, consts = generate(self.plan, fastmath, parallel)
+        self.const_names = [name for name, _ in consts]
+        self.consts = [value for _, value in consts]
         self.name = name
         self._module = None
 
@@ -89,6 +91,8 @@ def _dump(low: Lowered) -> None:
                          (".py", low.source)):
         with open(stem + suffix, "w", encoding="utf-8") as f:
             f.write(text)
+    if low.consts:  # the module's `run` loads its constants from here
+        np.savez(stem + ".npz", **dict(zip(low.const_names, low.consts)))
 
 
 class Compiled:
@@ -100,7 +104,7 @@ class Compiled:
         if "np.dot(" in low.source:
             from .compiler.blas import configure_once
             configure_once()
-        self.consts = tuple(low.consts)
+        self.consts = tuple(_kernel_array(c) for c in low.consts)
         self.in_avals = low.ir.in_avals
         self.n_out = len(low.ir.outs)
         self.out_avals = low.ir.out_avals
@@ -244,6 +248,13 @@ class Jitted:
             raise TypeError(f"static arguments of {_name(self.fun)} must be hashable, got "
                             f"{static_vals!r}") from None
         return key
+
+
+def _kernel_array(value) -> np.ndarray:
+    """A constant as the kernel takes it: C-contiguous and writeable (Numba types read-only
+    arrays differently, which would mean one more compile); copied only when needed."""
+    arr = np.ascontiguousarray(value)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def _fast_signature(args):

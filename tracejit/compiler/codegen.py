@@ -966,7 +966,8 @@ class ModuleWriter:
         for a in ir.outs:
             if isinstance(a, Literal):
                 outs.append(literal(a.value, a.aval.dtype))
-            elif a in ir.constvars:  # a copy: a caller's writes must not reach the constant
+            elif a in ir.constvars or (a in ir.invars and a.aval.shape):
+                # a copy: a caller's writes must not reach a constant or an argument
                 outs.append(self.values[a][1] + ".copy()")
             elif a.aval.shape and a in self.producer and \
                     self.producer[a].prim in CONTROL_PRIMS:
@@ -1021,17 +1022,10 @@ def _integer_pow(x: str, y: int, dtype) -> str:
     return f"({x} ** {y})"
 
 
-def _const_source(name: str, value: np.ndarray) -> str:
-    arr = np.asarray(value)
-    body = np.array2string(arr.ravel(), separator=", ", threshold=arr.size + 1,
-                           floatmode="unique", max_line_width=96)
-    body = re.sub(r"\b(nan|inf)\b", r"np.\1", body)  # NumPy prints non-finite values bare
-    return (f"{name} = np.array({body}, dtype=np.{arr.dtype.name})"
-            f".reshape({tuple(arr.shape)})")
-
-
 def generate(plan: Plan, fastmath=False, parallel=False) -> tuple[str, list]:
-    """Python source of the module for `plan`, and the constants `run` passes along."""
+    """Python source of the module for `plan`, and the (name, array) constants the kernel
+    takes after the program's inputs. No constant's value is in the source: its text, hence
+    its cache key, depends on shapes and dtypes only."""
     mw = ModuleWriter(plan, fastmath, parallel)
     params, const_params = mw.function_body()
     fm = repr(fastmath) if not isinstance(fastmath, (set, frozenset)) else \
@@ -1048,19 +1042,32 @@ def generate(plan: Plan, fastmath=False, parallel=False) -> tuple[str, list]:
         "import numpy as np",
         "",
     ]
-    big_consts = []
-    for name, val in mw.consts:
-        header.append(_const_source(f"CONST_{name}", val))
-        big_consts.append(val)
-    if mw.consts:
-        header.append("")
+    const_names = list(const_params)
+    if const_names:
+        header += [
+            "# Arrays the program closed over are arguments, not text: `run` takes them as",
+            "# `constants` (in this order), or loads the .npz file saved beside this module.",
+            f"CONSTANTS = {tuple(const_names)!r}",
+            "",
+        ]
     header.append("")
     par = ", parallel=True" if mw.used_prange else ""
     header.append(f"@numba.njit(cache=True, error_model='numpy', fastmath={fm}{par})")
     header.append(f"def kernel({', '.join(params + const_params)}):")
     lines = header + mw.w.lines
-    lines += ["", "", f"def run({', '.join(params)}):",
-              '    """Run the compiled program on its flat inputs."""']
-    call_args = ", ".join(params + [f"CONST_{c}" for c in const_params])
-    lines.append(f"    return kernel({call_args})")
-    return "\n".join(lines) + "\n", big_consts
+    lines += ["", ""]
+    if const_names:
+        lines += [
+            f"def run({', '.join(params + ['constants=None'])}):",
+            '    """Run the compiled program on its flat inputs (and the arrays in CONSTANTS)."""',
+            "    if constants is None:",
+            "        import os",
+            "        with np.load(os.path.splitext(__file__)[0] + '.npz') as saved:",
+            "            constants = [saved[name] for name in CONSTANTS]",
+            f"    return kernel({', '.join(params)}, *constants)",
+        ]
+    else:
+        lines += [f"def run({', '.join(params)}):",
+                  '    """Run the compiled program on its flat inputs."""',
+                  f"    return kernel({', '.join(params)})"]
+    return "\n".join(lines) + "\n", list(zip(const_names, (val for _, val in mw.consts)))

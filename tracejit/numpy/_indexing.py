@@ -147,6 +147,11 @@ def _advanced(x, key):
     adv = [i for i, k in enumerate(key) if _is_array_index(k) or _is_int_scalar(k)]
     rest = [i for i in range(len(s)) if i not in adv]
     idx = [_normalize_index_array(key[i], s[i], i) for i in adv]
+    if isinstance(x, Tracer):
+        # Concrete index arrays join the trace one by one rather than stacked by NumPy, so
+        # an `arange` among them is an `iota` the loop computes, not an array it reads.
+        idx = [i if isinstance(i, Tracer) else Tracer(x.builder, x.builder.to_atom(i))
+               for i in idx]
     b_shape = broadcast_shapes(*[shape(i) for i in idx])
     idx = [broadcast_to(i, b_shape) for i in idx]
     from ._shape import stack

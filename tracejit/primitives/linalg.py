@@ -11,17 +11,42 @@ from ..errors import ShapeError
 from ..ir import ShapedArray
 from ..transforms.jvp import Zero, is_zero, jvp_rules
 from ..transforms.transpose import is_undefined, transpose_rules
-from .elementwise import _aval, add
-from .structural import transpose
+from .elementwise import _aval, add, mul
+from .structural import broadcast_in_dim, transpose
 
 dot_general_p = Primitive("dot_general")
 
 
 def dot_general(lhs, rhs, contracting, batch=((), ())):
-    """Output dims: batch dims (in `batch` order), lhs free dims, rhs free dims."""
+    """Output dims: batch dims (in `batch` order), lhs free dims, rhs free dims.
+
+    A product that contracts nothing (an outer product, a product with a 0-d operand, e.g.
+    the transpose of `dot(a, b)` of two vectors) is elementwise: it is recorded as a `mul` of
+    broadcasts, which fuses with its neighbours instead of calling BLAS."""
     (lc, rc), (lb, rb) = contracting, batch
     dims = ((tuple(map(int, lc)), tuple(map(int, rc))), (tuple(map(int, lb)), tuple(map(int, rb))))
+    if not dims[0][0] and _aval(lhs).dtype.kind in "fiu":
+        return _elementwise_product(lhs, rhs, dims[1])
     return bind(dot_general_p, lhs, rhs, dimension_numbers=dims)
+
+
+def _elementwise_product(lhs, rhs, batch):
+    """dot_general without contracting dims: (batch, lhs free, rhs free) = lhs * rhs."""
+    la, ra = _aval(lhs), _aval(rhs)
+    if la.dtype != ra.dtype:
+        raise TypeError(f"dot_general: operands must have one dtype, got {la.dtype} and "
+                        f"{ra.dtype}")
+    lb, rb = batch
+    lf, rf = _free(la.ndim, (), lb), _free(ra.ndim, (), rb)
+    nb, nl = len(lb), len(lf)
+    shape = ([la.shape[d] for d in lb] + [la.shape[d] for d in lf]
+             + [ra.shape[d] for d in rf])
+    if la.ndim == 0 or ra.ndim == 0:  # a 0-d operand broadcasts implicitly
+        return mul(lhs, rhs)
+    left = broadcast_in_dim(transpose(lhs, list(lb) + lf), shape, range(nb + nl))
+    right = broadcast_in_dim(transpose(rhs, list(rb) + rf), shape,
+                             list(range(nb)) + list(range(nb + nl, len(shape))))
+    return mul(left, right)
 
 
 def _free(ndim, contract, batch):
