@@ -88,6 +88,29 @@ def header(meta: dict, results: list) -> list[str]:
     return out
 
 
+def _did_not_finish(r: dict) -> str:
+    stage = f", {r['stage']} not done" if r.get("stage") else ""
+    return f"did not finish (killed after {r.get('timeout_s', 0):.0f} s{stage})"
+
+
+def _lower_note(r: dict) -> str | None:
+    """tracejit's lower() time and generated source size, from the row's `lower` process."""
+    low = r.get("lower")
+    if low is None:
+        return None
+    if low.get("status") == "timeout":
+        return f"- {r['system']} lower(): {_did_not_finish(low)}."
+    if low.get("status") != "ok":
+        msg = (low.get("error") or "").splitlines()[0] if low.get("error") else ""
+        return f"- {r['system']} lower(): {low.get('status')}: {msg}"
+    modules = low.get("source_modules")
+    where = f" in {modules} modules" if modules and modules > 1 else ""
+    consts = low.get("lowered_consts")
+    consts = f", {consts} constant arrays passed as arguments" if consts else ""
+    return (f"- {r['system']} generated source: {low['source_chars']:,} characters{where}"
+            f"{consts}; lower() (trace, optimize, generate; no Numba) {low['lower_s']:.3g} s.")
+
+
 def table(wl, case_label: str, rows: list) -> list[str]:
     unit, scale = ("us", 1e6) if wl.unit == "us" else ("ms", 1e3)
     by_system = {r["system"]: r for r in rows}
@@ -102,12 +125,25 @@ def table(wl, case_label: str, rows: list) -> list[str]:
     cols = ["system", f"median {unit}", "x numba-hand", "x numpy-hand", "first call s",
             "warm first call s", "import s", "max rel err", "cpu/wall", "other",
             "reps x k"]
+    # compile_first: first call, then steady time (the rest of the columns as usual)
+    order = [0, 4, 5, 1, 2, 3, 6, 7, 8, 9, 10] if wl.compile_first else list(range(11))
     if memory:
         cols += ["RSS imports MB", "RSS +data MB", "peak RSS MB", "call MB"]
-    out += ["| " + " | ".join(cols) + " |",
+    order += list(range(11, len(cols)))
+    out += ["| " + " | ".join(cols[i] for i in order) + " |",
             "|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|"]
     notes = []
     for r in rows:
+        lower_note = _lower_note(r)
+        if lower_note:
+            notes.append(lower_note)
+        if r.get("status") == "timeout":
+            cells = [r["system"], _did_not_finish(r)] + [""] * (len(cols) - 2)
+            out.append("| " + " | ".join(cells) + " |")
+            if r.get("stage") == "steady state" and r.get("first_call_s") is not None:
+                notes.append(f"- {r['system']}: first call {r['first_call_s']:.3g} s, then "
+                             f"killed during the steady-state loop.")
+            continue
         if r.get("status") != "ok":
             msg = r.get("error", "").splitlines()[0] if r.get("error") else ""
             stage = f" in {r['stage']}" if r.get("stage") else ""
@@ -128,7 +164,7 @@ def table(wl, case_label: str, rows: list) -> list[str]:
         if memory:
             cells += [_num(r.get("rss_imports_mb"), 3), _num(r.get("rss_data_mb"), 3),
                       _num(r.get("peak_rss_mb"), 3), _num(r.get("call_mb"), 3)]
-        out.append("| " + " | ".join(cells) + " |")
+        out.append("| " + " | ".join(cells[i] for i in order) + " |")
         if r["system"] == "tracejit-parallel":
             used = r.get("generated_prange")
             notes.append("- tracejit-parallel is `tj.jit(..., parallel=True)`; the generated "
@@ -146,6 +182,14 @@ def table(wl, case_label: str, rows: list) -> list[str]:
                      f"({ck['median_s'] / plain['median_s']:.2f}x time); call memory "
                      f"{mb(plain, 'call_mb')} -> {mb(ck, 'call_mb')}; process peak RSS "
                      f"{mb(plain, 'peak_rss_mb')} -> {mb(ck, 'peak_rss_mb')}.")
+    jx = by_system.get("jax")
+    if wl.compile_first and jx and jx.get("status") == "ok":
+        firsts = [f"{r['system']} {r['first_call_s'] / jx['first_call_s']:.3g}x"
+                  for r in rows if r["system"].startswith("tracejit")
+                  and r.get("status") == "ok"]
+        if firsts:
+            notes.append(f"- first call against jax's ({jx['first_call_s']:.3g} s): "
+                         + ", ".join(firsts) + ".")
     if wl.note:
         notes.append(f"- {wl.note}")
     tj, nb = by_system.get("tracejit"), base.get("numba-hand")

@@ -5,9 +5,12 @@ Each measurement is a new `python -m benchmarks.worker` process with:
 - OPENBLAS_NUM_THREADS=1, MKL_NUM_THREADS=1 and OMP_NUM_THREADS=1 (OMP left unset for the
   `*-parallel` systems), since 2 BLAS threads ran 10-50x slower on this busy 2-core machine;
 - OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed (they slow current NumPy's OpenBLAS);
-- a private, initially empty TRACEJIT_CACHE_DIR and NUMBA_CACHE_DIR. Systems with a disk
-  cache (tracejit, numba-hand) then run a second process on the same directories: its
-  first call is the warm-cache first call.
+- a private, initially empty TRACEJIT_CACHE_DIR, NUMBA_CACHE_DIR and DRJIT_CACHE_DIR.
+  Systems with a disk cache (tracejit, numba-hand, drjit) then run a second process on the
+  same directories: its first call is the warm-cache first call.
+For workloads with `lower_stats`, tracejit systems run one more process that times `lower()`
+and sizes the generated source. A worker that exceeds its timeout is killed and its row
+says how far it got ("did not finish").
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import time
 from pathlib import Path
 
 from . import report
-from .workloads import NOT_YET, SYSTEMS, WORKLOADS
+from .workloads import GROUPS, NOT_YET, SYSTEMS, WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W10")
+# W12 (W12A, W12B) is left out: compiling its unrolled loops takes tracejit and JAX minutes.
+DEFAULT_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W10", "W11", "W16")
 
 # (min reps, min seconds, max seconds, batch calls shorter than this) for the steady state
 FULL_TIMING = (20, 2.0, 30.0, 2e-3)
@@ -50,7 +54,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"),
                    help="directory for the .json and .md results (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=None,
-                   help="seconds before a worker is killed (default 120 quick, 900 full)")
+                   help="seconds before a worker is killed (default 120 quick, 900 full; "
+                        "W11 300/900, W12A/W12B 600/1800)")
     p.add_argument("--no-warm", action="store_true", help="skip the warm-cache processes")
     return p.parse_args(argv)
 
@@ -66,6 +71,7 @@ def child_env(system, cache_dir: Path) -> dict:
         [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env["TRACEJIT_CACHE_DIR"] = str(cache_dir / "tracejit")
     env["NUMBA_CACHE_DIR"] = str(cache_dir / "numba")
+    env["DRJIT_CACHE_DIR"] = str(cache_dir / "drjit")
     return env
 
 
@@ -83,7 +89,14 @@ def run_worker(wl, case, system, phase, cache_dir: Path, timing, timeout) -> dic
         proc = subprocess.run(cmd, cwd=ROOT, env=child_env(system, cache_dir),
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {**base, "status": "timeout", "error": f"killed after {timeout:.0f} s"}
+        partial = {}
+        if result_file.exists():  # the worker rewrites it at every stage
+            try:
+                partial = json.loads(result_file.read_text())
+            except ValueError:
+                pass
+        return {**partial, **base, "status": "timeout", "timeout_s": timeout,
+                "error": f"killed after {timeout:.0f} s"}
     wall = time.perf_counter() - t
     if proc.returncode != 0 or not result_file.exists():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
@@ -105,7 +118,7 @@ def machine_info() -> dict:
         pass
     versions = {"python": platform.python_version()}
     for dist in ("numpy", "numba", "llvmlite", "scipy", "tracejit", "threadpoolctl", "jax",
-                 "torch", "autograd"):
+                 "jaxlib", "torch", "autograd", "drjit"):
         try:  # metadata only: the runner stays small and never imports numba or peers
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -134,7 +147,12 @@ def installed(system) -> bool:
 def progress_line(i: int, total: int, r: dict) -> str:
     head = f"[{i:>2}/{total}] {r['workload']} {r['case']:<19} {r['system']:<20} {r['phase']:<4}"
     if r["status"] != "ok":
-        return f"{head} {r['status'].upper()}: {r.get('error', '')}"
+        stage = f" in {r['stage']}" if r.get("stage") else ""
+        return f"{head} {r['status'].upper()}{stage}: {r.get('error', '')}"
+    if r["phase"] == "lower":
+        return (f"{head} lower() {r['lower_s']:.3g} s, generated source "
+                f"{r['source_chars']:,} chars in {r.get('source_modules') or '?'} module(s), "
+                f"load {r['loadavg_start'][0]:.1f}")
     unit_us = WORKLOADS[r["workload"]].unit == "us"
     parts = [f"first call {r['first_call_s']:.3g} s"]
     if r["phase"] == "cold":
@@ -151,11 +169,22 @@ def progress_line(i: int, total: int, r: dict) -> str:
     return f"{head} " + ", ".join(parts)
 
 
+def default_timeout(wl, quick: bool) -> float:
+    if wl.timeout is not None:
+        return wl.timeout[0 if quick else 1]
+    return 120 if quick else 900
+
+
+def lowers(wl, system) -> bool:
+    """Does this row get a `lower` process (lower() time and generated source size)?"""
+    return wl.lower_stats and "tracejit" in system.modules
+
+
 def main(argv=None) -> int:
     opts = parse_args(argv)
     timing = QUICK_TIMING if opts.quick else FULL_TIMING
-    timeout = opts.timeout or (120 if opts.quick else 900)
     requested = [w.strip().upper() for w in opts.workload.split(",") if w.strip()]
+    requested = [x for w in requested for x in GROUPS.get(w, (w,))]
     names = [s.strip() for s in opts.systems.split(",") if s.strip()]
     unknown = [w for w in requested if w not in WORKLOADS and w not in NOT_YET] + \
         [s for s in names if s not in SYSTEMS]
@@ -176,13 +205,17 @@ def main(argv=None) -> int:
     chosen = [WORKLOADS[w] for w in requested if w in WORKLOADS]
     notes += [f"{wl.id}: {s.name} not run: {wl.unsupported[s.name]}."
               for wl in chosen for s in systems if s.name in wl.unsupported]
+    notes += [f"{s.name} runs only {', '.join(s.workloads)} (its adapter covers no more)."
+              for s in systems if s.workloads is not None
+              and any(wl.id not in s.workloads for wl in chosen)]
     for n in notes:
         print(n)
 
     plan = [(wl, case, s) for wl in chosen
             for case in (wl.quick_cases if opts.quick else wl.cases)
             for s in systems if s.applies_to(wl, case)]
-    total = len(plan) + (0 if opts.no_warm else sum(s.disk_cache for _, _, s in plan))
+    total = len(plan) + (0 if opts.no_warm else sum(s.disk_cache for _, _, s in plan)) + \
+        sum(lowers(wl, s) for wl, _, s in plan)
     meta = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds"), "mode": "quick" if opts.quick else "full",
         "loadavg_start": os.getloadavg(), "machine": machine_info(),
@@ -200,14 +233,25 @@ def main(argv=None) -> int:
         for k, (wl, case, system) in enumerate(plan):
             cache_dir = cache_root / f"{k:03d}-{system.name}"
             cache_dir.mkdir()
+            timeout = opts.timeout or default_timeout(wl, opts.quick)
             res = run_worker(wl, case, system, "cold", cache_dir, timing, timeout)
             done += 1
             print(progress_line(done, total, res), flush=True)
             if system.disk_cache and not opts.no_warm:
-                warm = run_worker(wl, case, system, "warm", cache_dir, timing, timeout)
+                if res["status"] == "timeout" and "first_call_s" not in res:
+                    # nothing reached the disk cache: a second process would time out too
+                    warm = {**res, "phase": "warm", "status": "skipped",
+                            "error": "the cold first call did not finish", "stage": None}
+                else:
+                    warm = run_worker(wl, case, system, "warm", cache_dir, timing, timeout)
                 done += 1
                 print(progress_line(done, total, warm), flush=True)
                 res["warm"] = warm
+            if lowers(wl, system):
+                low = run_worker(wl, case, system, "lower", cache_dir, timing, timeout)
+                done += 1
+                print(progress_line(done, total, low), flush=True)
+                res["lower"] = low
             results.append(res)
     finally:
         shutil.rmtree(cache_root, ignore_errors=True)

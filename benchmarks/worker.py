@@ -7,7 +7,12 @@ Phase `cold`: import time, first call (build + trace + compile + first run), ste
 time, peak RSS (of the process, and during the steady calls alone) and the error against the
 float64 numpy-hand reference. Phase `warm`: only
 the first call (and its error), meant for a second process that finds the disk cache
-filled by the first. The runner starts every worker with its own environment (threads,
+filled by the first. Phase `lower` (tracejit only): the time of `lower()` (trace, optimize,
+generate the source, no Numba compilation) and the size of the generated source, in a
+process of its own so that they are known even when compiling never finishes.
+
+The result file is rewritten at every stage, so a worker the runner kills on timeout still
+says how far it got. The runner starts every worker with its own environment (threads,
 cache directories); see runner.py.
 """
 
@@ -167,20 +172,71 @@ def thread_info() -> dict:
     if "jax" in sys.modules:
         info["jax_devices"] = str(sys.modules["jax"].devices())
         info["XLA_FLAGS"] = os.environ.get("XLA_FLAGS")
+    if "drjit" in sys.modules:
+        info["drjit_threads"] = sys.modules["drjit"].thread_count()
     return info
+
+
+def source_texts(source) -> list[str]:
+    """The generated module texts of a tracejit `Lowered.source`: one string, or a collection
+    of modules (a sequence or dict of strings, or of objects with a `.source`)."""
+    if isinstance(source, str):
+        return [source]
+    if isinstance(source, dict):
+        source = source.values()
+    if hasattr(source, "source"):
+        return source_texts(source.source)
+    return [text for item in source for text in source_texts(item)]
+
+
+def source_size(source) -> tuple[int, int | None]:
+    """(characters, number of modules) of a generated source. An object that reports its own
+    `total_size` is trusted; otherwise the texts are measured."""
+    total = getattr(source, "total_size", None)
+    if total is not None:
+        total = total() if callable(total) else total
+        return int(total), (len(source) if hasattr(source, "__len__") else None)
+    texts = source_texts(source)
+    return sum(len(t) for t in texts), len(texts)
 
 
 def generated_uses_prange(fn, args):
     """For tracejit: does the generated module use prange? None if it cannot be told."""
     try:
-        return "prange" in fn.lower(*args).source
+        return any("prange" in t for t in source_texts(fn.lower(*args).source))
     except Exception:
         return None
 
 
+def measure_lower(fn, args, res: dict) -> None:
+    """Time `lower()` and size the source it generates (no Numba compilation happens)."""
+    t = time.perf_counter()
+    low = fn.lower(*args)
+    res["lower_s"] = time.perf_counter() - t
+    res["source_chars"], res["source_modules"] = source_size(low.source)
+    segments = getattr(getattr(low, "generated", None), "segments", None)
+    if isinstance(segments, (list, tuple)):  # one string holding a driver and its modules
+        res["source_modules"] = 1 + len(segments)
+    consts = getattr(low, "consts", None)
+    if consts is not None:
+        res["lowered_consts"] = len(consts)
+
+
+def save(opts, res: dict) -> None:
+    with open(opts.result, "w") as f:
+        json.dump(res, f, indent=1, default=str)
+
+
 def measure(opts, res: dict) -> None:
-    """Fill `res` in place, so that a failure leaves behind how far it got."""
-    res.update(pid=os.getpid(), loadavg_start=os.getloadavg(), status="error", stage="import")
+    """Fill `res` in place, so that a failure leaves behind how far it got; the result file
+    is rewritten at each stage for the same reason (a timeout kills this process)."""
+
+    def stage(name: str) -> None:
+        res["stage"] = name
+        save(opts, res)
+
+    res.update(pid=os.getpid(), loadavg_start=os.getloadavg(), status="error")
+    stage("import")
     t = time.perf_counter()
     workloads = importlib.import_module("benchmarks.workloads")  # imports numpy
     system = workloads.SYSTEMS[opts.system]
@@ -192,13 +248,22 @@ def measure(opts, res: dict) -> None:
     res["import_s"] = time.perf_counter() - t
     res["rss_imports_mb"] = rss_mb()
 
-    res["stage"] = "inputs"
+    stage("inputs")
     wl = workloads.WORKLOADS[opts.workload]
     case = wl.case(opts.case)
     inputs = wl.inputs(case)
     res["rss_data_mb"] = rss_mb()
 
-    res["stage"] = "first call"
+    if opts.phase == "lower":
+        stage("lower")
+        fn, args = system.build(wl, inputs)
+        measure_lower(fn, args, res)
+        res["loadavg_end"] = os.getloadavg()
+        res["status"] = "ok"
+        del res["stage"]
+        return
+
+    stage("first call")
     t = time.perf_counter()
     fn, args = system.build(wl, inputs)
     out = fn(*args)
@@ -209,7 +274,7 @@ def measure(opts, res: dict) -> None:
     else:
         del out  # hold no result during the loop, so peak RSS is the system's own
         gc.collect()
-        res["stage"] = "steady state"
+        stage("steady state")
         first_peak = peak_rss_mb()  # imports, inputs, build, compile and the first call
         steady_hwm = reset_peak_rss()
         res["rss_steady_start_mb"] = rss_mb()
@@ -220,7 +285,7 @@ def measure(opts, res: dict) -> None:
             res["steady_peak_rss_mb"] = peak_rss_mb()
             res["call_mb"] = res["steady_peak_rss_mb"] - res["rss_steady_start_mb"]
         res["ru_maxrss_mb"] = ru_maxrss_mb()
-        res["stage"] = "check"
+        stage("check")
         out = fn(*args)
         res.update(compare(wl, out, workloads.reference(wl, inputs)))
         if opts.system.startswith("tracejit"):
@@ -236,7 +301,7 @@ def main(argv=None) -> int:
     p.add_argument("--workload", required=True)
     p.add_argument("--case", required=True)
     p.add_argument("--system", required=True)
-    p.add_argument("--phase", choices=("cold", "warm"), default="cold")
+    p.add_argument("--phase", choices=("cold", "warm", "lower"), default="cold")
     p.add_argument("--result", required=True, help="JSON file to write")
     p.add_argument("--min-reps", type=int, default=20)
     p.add_argument("--min-time", type=float, default=2.0)
@@ -251,8 +316,7 @@ def main(argv=None) -> int:
     except Exception as e:
         res.update(status="error", error=f"{type(e).__name__}: {e}",
                    traceback=traceback.format_exc())
-    with open(opts.result, "w") as f:
-        json.dump(res, f, indent=1, default=str)
+    save(opts, res)
     return 0
 
 

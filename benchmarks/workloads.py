@@ -2,8 +2,8 @@
 
 Each workload has:
 - `loss(*args, xp)`: the loss written once in NumPy style against an array namespace `xp`
-  (`tracejit.numpy` + `tracejit.nn`, `jax.numpy`, `autograd.numpy`, or torch through a
-  small adapter), so every autodiff system differentiates the same code;
+  (`tracejit.numpy` + `tracejit.nn`, `jax.numpy`, `autograd.numpy`, `drjit`, or torch
+  through a small adapter), so every autodiff system differentiates the same code;
 - `numpy_grad(*args)`: the hand-derived gradient in plain NumPy (also the reference);
 - `numba_kernel(...)`: the hand-derived gradient as fused loops, compiled with `numba_jit`
   (serial, and with `prange` as `numba-hand-parallel` where that helps);
@@ -11,8 +11,10 @@ Each workload has:
   them (`bound_args`, e.g. W5's step count) are bound into the loss by closure before an
   autodiff system transforms it, the way a user fixes a loop length; hand-written gradients
   get them as ordinary arguments.
-- `variants`: the same loss written differently (with `scan` instead of `fori_loop`, with
-  `checkpoint` around the scan body), measured as extra systems such as `tracejit-scan`.
+- `variants`: the same loss written differently (with `scan` instead of `fori_loop` or of an
+  unrolled Python loop, with `checkpoint` around the scan body), measured as extra systems
+  such as `tracejit-scan`. The `ARGS_VARIANT` ("args") binds nothing: W11 closes over its
+  data, and its "args" rows pass the data as arguments instead.
 
 Losses with loops call `xp.fori_loop`, `xp.scan`, `xp.while_loop` and
 `xp.checkpoint` (tracejit's control flow, `jax.lax` for JAX).
@@ -231,7 +233,8 @@ def w3_numba_kernel(W1, W2, b1, b2, x, labels):
     return np.float32(loss / batch), gW1, gW2, gb1, gb2
 
 
-def w3_numba_args(params, x, labels):
+def params_numba_args(params, x, labels):
+    """A dict workload's arguments for its kernel: the parameters in sorted-key order."""
     return params["W1"], params["W2"], params["b1"], params["b2"], x, labels
 
 
@@ -560,6 +563,238 @@ def w7_inputs(size, rng):
 
 
 # ---------------------------------------------------------------------------------------
+# W11 closure-data: W2 with X and y bound by closure (program constants) instead of passed
+# ---------------------------------------------------------------------------------------
+
+# The loss is W2's; W11 binds its trailing inputs (X, y) into it by closure (`bound_args`),
+# and its "args" variant passes them as arguments (W2 itself) for the row beside it.
+ARGS_VARIANT = "args"
+
+
+# ---------------------------------------------------------------------------------------
+# W12 unrolled Python loops: compile time of a long straight-line program
+# (W12A: the recurrence of BENCHMARKS.md; W12B: a small RNN)
+# ---------------------------------------------------------------------------------------
+
+W12_RATE, W12_CUBIC = 0.01, 0.001
+
+
+def w12a_loss(p, x, steps, xp):
+    """`steps` copies of the update in one straight-line program (the Python loop unrolls
+    while tracing): what compile time looks like when nobody writes `fori_loop`."""
+    for _ in range(steps):
+        x = x + W12_RATE * xp.tanh(p[0] * x + p[1]) - W12_CUBIC * x ** 3
+    return xp.sum(x ** 2)
+
+
+def w12a_scan_loss(p, x, steps, xp):
+    """The same recurrence as one `fori_loop`: the program the unrolled one is compared
+    with for steady time."""
+
+    def body(i, x):
+        return x + W12_RATE * xp.tanh(p[0] * x + p[1]) - W12_CUBIC * x ** 3
+
+    return xp.sum(xp.fori_loop(0, steps, body, x) ** 2)
+
+
+def w12a_numpy_grad(p, x0, steps):
+    """Forward storing every x_t and tanh, then the adjoint of x backwards, accumulating
+    d/dp0 and d/dp1 on the way."""
+    xs = np.empty((steps + 1,) + x0.shape)
+    ths = np.empty((steps,) + x0.shape)
+    xs[0] = x0
+    for t in range(steps):
+        x = xs[t]
+        ths[t] = np.tanh(p[0] * x + p[1])
+        xs[t + 1] = x + W12_RATE * ths[t] - W12_CUBIC * x ** 3
+    g_x = 2.0 * xs[steps]
+    g_p = np.zeros(2)
+    for t in range(steps - 1, -1, -1):
+        x = xs[t]
+        d = W12_RATE * (1.0 - ths[t] ** 2) * g_x  # adjoint of the tanh argument
+        g_p[0] += np.sum(d * x)
+        g_p[1] += np.sum(d)
+        g_x = g_x * (1.0 - 3.0 * W12_CUBIC * x * x) + d * p[0]
+    return g_p
+
+
+def w12a_numba_kernel(p, x0, steps):
+    """Elements are independent: each one's trajectory forward, then its adjoint, in O(steps)
+    scratch."""
+    p0, p1 = p[0], p[1]
+    xs = np.empty(steps)
+    ths = np.empty(steps)
+    g0 = 0.0
+    g1 = 0.0
+    for i in range(x0.shape[0]):
+        x = x0[i]
+        for t in range(steps):
+            th = math.tanh(p0 * x + p1)
+            xs[t] = x
+            ths[t] = th
+            x = x + W12_RATE * th - W12_CUBIC * x * x * x
+        g_x = 2.0 * x
+        for t in range(steps - 1, -1, -1):
+            x = xs[t]
+            th = ths[t]
+            d = W12_RATE * (1.0 - th * th) * g_x
+            g0 += d * x
+            g1 += d
+            g_x = g_x * (1.0 - 3.0 * W12_CUBIC * x * x) + d * p0
+    g = np.empty(2)
+    g[0] = g0
+    g[1] = g1
+    return g
+
+
+def w12a_inputs(size, rng):
+    return np.array([0.8, 0.1]), rng.uniform(-1.0, 1.0, 1000), size["S"]
+
+
+def w12b_loss(Wh, Wx, h0, xs, xp):
+    """An RNN unrolled by a Python loop over the leading axis of xs (its length is static)."""
+    h = h0
+    for t in range(xs.shape[0]):
+        h = xp.tanh(h @ Wh + xs[t] @ Wx)
+    return xp.sum(h ** 2)
+
+
+def w12b_scan_loss(Wh, Wx, h0, xs, xp):
+    """The same RNN as one `scan` over xs."""
+
+    def step(h, x):
+        return xp.tanh(h @ Wh + x @ Wx), None
+
+    h, _ = xp.scan(step, h0, xs)
+    return xp.sum(h ** 2)
+
+
+def w12b_numpy_grad(Wh, Wx, h0, xs):
+    steps = xs.shape[0]
+    hs = np.empty((steps + 1,) + h0.shape)
+    hs[0] = h0
+    for t in range(steps):
+        hs[t + 1] = np.tanh(hs[t] @ Wh + xs[t] @ Wx)
+    g_h = 2.0 * hs[steps]
+    g_wh = np.zeros_like(Wh)
+    g_wx = np.zeros_like(Wx)
+    for t in range(steps - 1, -1, -1):
+        g_a = g_h * (1.0 - hs[t + 1] ** 2)  # adjoint of h_t @ Wh + xs[t] @ Wx
+        g_wh += hs[t].T @ g_a
+        g_wx += xs[t].T @ g_a
+        g_h = g_a @ Wh.T
+    return g_wh, g_wx
+
+
+def w12b_numba_kernel(Wh, Wx, h0, xs):
+    steps = xs.shape[0]
+    rows, hidden = h0.shape
+    hs = np.empty((steps + 1, rows, hidden))
+    hs[0] = h0
+    for t in range(steps):
+        hs[t + 1] = np.tanh(np.dot(hs[t], Wh) + np.dot(xs[t], Wx))
+    g_h = 2.0 * hs[steps]
+    g_wh = np.zeros_like(Wh)
+    g_wx = np.zeros_like(Wx)
+    g_a = np.empty((rows, hidden))
+    for t in range(steps - 1, -1, -1):
+        for i in range(rows):
+            for j in range(hidden):
+                h = hs[t + 1, i, j]
+                g_a[i, j] = g_h[i, j] * (1.0 - h * h)
+        g_wh += np.dot(hs[t].T, g_a)
+        g_wx += np.dot(xs[t].T, g_a)
+        g_h = np.dot(g_a, Wh.T)
+    return g_wh, g_wx
+
+
+def w12b_inputs(size, rng):
+    rows, hidden = 32, 64
+    scale = 0.5 / math.sqrt(hidden)  # keeps tanh out of saturation over 50 steps
+    Wh = scale * rng.standard_normal((hidden, hidden))
+    Wx = scale * rng.standard_normal((hidden, hidden))
+    xs = rng.standard_normal((size["S"], rows, hidden))
+    return Wh, Wx, np.zeros((rows, hidden)), xs
+
+
+# ---------------------------------------------------------------------------------------
+# W16 small-mlp: per-call latency of a 16-example training step, params as a dict
+# ---------------------------------------------------------------------------------------
+
+
+def w16_loss(params, X, Y, xp):
+    out = xp.tanh(X @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
+    return xp.mean((out - Y) ** 2)
+
+
+def w16_numpy_grad(params, X, Y):
+    h = np.tanh(X @ params["W1"] + params["b1"])
+    r = h @ params["W2"] + params["b2"] - Y
+    d_out = (2.0 / r.size) * r
+    d_a = (d_out @ params["W2"].T) * (1.0 - h * h)
+    grads = {"W1": X.T @ d_a, "b1": d_a.sum(axis=0),
+             "W2": h.T @ d_out, "b2": d_out.sum(axis=0)}
+    return np.mean(r * r), grads
+
+
+def w16_numba_kernel(W1, W2, b1, b2, X, Y):
+    """One example at a time, plain loops with the contiguous index innermost: at these
+    sizes a BLAS call costs more than it saves. Gradients in sorted-key order (W1, W2, b1,
+    b2)."""
+    n, n_in = X.shape
+    hidden, n_out = W2.shape
+    scale = 2.0 / (n * n_out)
+    h = np.empty(hidden)
+    d_a = np.empty(hidden)
+    d_out = np.empty(n_out)
+    g_w1 = np.zeros((n_in, hidden))
+    g_w2 = np.zeros((hidden, n_out))
+    g_b1 = np.zeros(hidden)
+    g_b2 = np.zeros(n_out)
+    loss = 0.0
+    for i in range(n):
+        h[:] = b1
+        for k in range(n_in):
+            xk = X[i, k]
+            for j in range(hidden):
+                h[j] += xk * W1[k, j]
+        for j in range(hidden):
+            h[j] = math.tanh(h[j])
+        d_out[:] = b2
+        for k in range(hidden):
+            hk = h[k]
+            for j in range(n_out):
+                d_out[j] += hk * W2[k, j]
+        for j in range(n_out):
+            r = d_out[j] - Y[i, j]
+            loss += r * r
+            d_out[j] = scale * r
+            g_b2[j] += scale * r
+        for k in range(hidden):
+            hk = h[k]
+            s = 0.0
+            for j in range(n_out):
+                s += d_out[j] * W2[k, j]
+                g_w2[k, j] += hk * d_out[j]
+            d_a[k] = s * (1.0 - hk * hk)
+            g_b1[k] += d_a[k]
+        for k in range(n_in):
+            xk = X[i, k]
+            for j in range(hidden):
+                g_w1[k, j] += xk * d_a[j]
+    return loss / (n * n_out), g_w1, g_w2, g_b1, g_b2
+
+
+def w16_inputs(size, rng):
+    n, n_in, hidden, n_out = size["n"], 32, 64, 10
+    params = {"W1": rng.standard_normal((n_in, hidden)) / math.sqrt(n_in),
+              "b1": 0.01 * rng.standard_normal(hidden),
+              "W2": rng.standard_normal((hidden, n_out)) / math.sqrt(hidden),
+              "b2": 0.01 * rng.standard_normal(n_out)}
+    return params, rng.standard_normal((n, n_in)), rng.standard_normal((n, n_out))
+
+
+# ---------------------------------------------------------------------------------------
 # The table of workloads
 # ---------------------------------------------------------------------------------------
 
@@ -596,6 +831,9 @@ class Workload:
     variants: dict = field(default_factory=dict)  # variant name -> loss (extra systems)
     unsupported: dict = field(default_factory=dict)  # system -> why it is not run
     note: str = ""  # printed under the workload's tables
+    timeout: tuple[float, float] | None = None  # worker timeout (quick, full), if not default
+    lower_stats: bool = False  # also time tracejit's lower() and size its generated source
+    compile_first: bool = False  # first-call time is the headline: its column comes first
 
     def case(self, label: str) -> Case:
         for c in self.cases + self.quick_cases:
@@ -629,7 +867,7 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
              w3_loss, w3_numpy_grad, w3_numba_kernel, w3_inputs,
              cases=(Case("batch 256", {"batch": 256}),),
              quick_cases=(Case("batch 64", {"batch": 64}),),
-             value_and_grad=True, numba_args=w3_numba_args),
+             value_and_grad=True, numba_args=params_numba_args),
     Workload("W4", "rosenbrock: sum(100 (x[1:] - x[:-1]^2)^2 + (1 - x[:-1])^2)", "x",
              "float64", w4_loss, w4_numpy_grad, w4_numba_kernel, w4_inputs,
              cases=(_n(10**6),), quick_cases=(_n(10**5),), parallel=True),
@@ -673,7 +911,45 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
                   "carry is two (n,) float64 arrays; what the backward pass keeps per step "
                   "is visible in *call MB*. numba-hand runs one pendulum at a time and "
                   "needs only O(T) scratch."),
+    Workload("W11", "closure-data: W2's loss with X, y bound by closure, not passed", "w, b",
+             "float64", w2_loss, w2_numpy_grad, w2_numba_kernel, w2_inputs,
+             cases=(Case("X (20000,100)", {"n": 20000, "d": 100}),),
+             quick_cases=(Case("X (5000,100)", {"n": 5000, "d": 100}),),
+             argnums=(0, 1), value_and_grad=True, bound_args=2,
+             variants={ARGS_VARIANT: w2_loss}, timeout=(300, 900), lower_stats=True,
+             note="tracejit and jax close over X, y (NumPy arrays for tracejit, `jnp` arrays "
+                  "for JAX); tracejit-args and jax-args get them as arguments, which is W2. "
+                  "numpy-hand and numba-hand take them as arguments."),
+    Workload("W12A", "unrolled: S Python-loop steps of x += 0.01 tanh(p0 x + p1) - "
+             "0.001 x^3, x (1000,); sum(x^2)", "p", "float64",
+             w12a_loss, w12a_numpy_grad, w12a_numba_kernel, w12a_inputs,
+             cases=(Case("S=100", {"S": 100}), Case("S=400", {"S": 400})),
+             quick_cases=(Case("S=100", {"S": 100}),),
+             bound_args=1, variants={"scan": w12a_scan_loss},
+             timeout=(600, 1800), lower_stats=True, compile_first=True,
+             note="tracejit and jax trace the Python loop into S copies of the step; "
+                  "tracejit-scan is the same recurrence as one `fori_loop`."),
+    Workload("W12B", "unrolled RNN: S steps of h = tanh(h Wh + xs[t] Wx), h (32,64); "
+             "sum(h^2)", "Wh, Wx", "float64",
+             w12b_loss, w12b_numpy_grad, w12b_numba_kernel, w12b_inputs,
+             cases=(Case("S=10", {"S": 10}), Case("S=25", {"S": 25}), Case("S=50", {"S": 50})),
+             quick_cases=(Case("S=10", {"S": 10}), Case("S=25", {"S": 25})),
+             argnums=(0, 1), variants={"scan": w12b_scan_loss},
+             timeout=(600, 1800), lower_stats=True, compile_first=True,
+             note="Not in BENCHMARKS.md. tracejit and jax trace the Python loop into S "
+                  "copies of the step; tracejit-scan is the same RNN as one `scan` over xs."),
+    Workload("W16", "small-mlp: 16 examples, mean squared error of tanh(X W1 + b1) W2 + b2, "
+             "per-call latency", "params dict {W1, W2, b1, b2}", "float64",
+             w16_loss, w16_numpy_grad, w16_numba_kernel, w16_inputs,
+             cases=(Case("X (16,32), W1 (32,64), W2 (64,10)", {"n": 16}),),
+             quick_cases=(Case("X (16,32), W1 (32,64), W2 (64,10)", {"n": 16}),),
+             value_and_grad=True, numba_args=params_numba_args, unit="us", latency=True,
+             note="Not in BENCHMARKS.md. One training step's value and gradient; every "
+                  "system returns NumPy-convertible results (jax: after block_until_ready)."),
 ]}
+
+# Requesting one of these ids runs the workloads it names.
+GROUPS = {"W12": ("W12A", "W12B")}
 
 # Workloads of BENCHMARKS.md that need tracejit features which do not exist yet.
 NOT_YET = {
@@ -692,8 +968,9 @@ def _wrt_leaves(args, argnums):
 
 
 def _loss_and_args(wl: Workload, inputs, variant: str | None = None):
-    """(the loss to transform, its array arguments, the trailing constants to bind)."""
-    n = len(inputs) - wl.bound_args
+    """(the loss to transform, its array arguments, the trailing constants to bind). The
+    `ARGS_VARIANT` binds nothing: every input is an argument."""
+    n = len(inputs) - (0 if variant == ARGS_VARIANT else wl.bound_args)
     loss = wl.variants[variant] if variant else wl.loss
     return loss, tuple(inputs[:n]), tuple(inputs[n:])
 
@@ -720,13 +997,16 @@ def build_tracejit(wl: Workload, inputs, parallel=False, variant=None):
     return tj.jit(transform(bind(loss, xp, bound), argnums=wl.argnums), **options), args
 
 
-def build_jax(wl: Workload, inputs):
+def build_jax(wl: Workload, inputs, variant=None):
     import jax
     import jax.numpy as jnp
 
     xp = ArrayAPI(jnp, logsumexp=jax.nn.logsumexp, log_softmax=jax.nn.log_softmax,
                   fori_loop=jax.lax.fori_loop, scan=jax.lax.scan, checkpoint=jax.checkpoint)
-    loss, args, bound = _loss_and_args(wl, inputs)
+    loss, args, bound = _loss_and_args(wl, inputs, variant)
+    # Bound arrays (W11's X, y) are closed over as device arrays, the way a JAX user holds
+    # data; Python constants (W5's step count) stay Python constants.
+    bound = tuple(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in bound)
     transform = jax.value_and_grad if wl.value_and_grad else jax.grad
     g = jax.jit(transform(bind(loss, xp, bound), argnums=wl.argnums))
     args = jax.tree_util.tree_map(jnp.asarray, args)
@@ -750,6 +1030,7 @@ def build_torch(wl: Workload, inputs, compiled=False):
 
     loss, args, bound = _loss_and_args(wl, inputs)
     args = tuple(to_torch(a) for a in args)
+    bound = tuple(to_torch(a) if isinstance(a, np.ndarray) else a for a in bound)
     wrt = _wrt_leaves(args, wl.argnums)
     for t in wrt:
         t.requires_grad_(True)
@@ -793,6 +1074,35 @@ def build_autograd(wl: Workload, inputs):
     return step, args
 
 
+def build_drjit(wl: Workload, inputs):
+    """Dr.Jit's LLVM backend with its AD, for losses of 1-D float64 arrays (W1, W4, W6).
+    Each call marks fresh copies of the inputs for differentiation (so gradients never
+    accumulate across calls), runs `backward`, and converts the gradients to NumPy, which
+    evaluates them before the timer stops."""
+    import drjit as dr
+    from drjit.llvm.ad import Float64
+
+    xp = ArrayAPI(dr, sum=dr.sum, mean=dr.mean)
+    loss, args, bound = _loss_and_args(wl, inputs)
+    loss = bind(loss, xp, bound)
+    nums = wl.argnums if isinstance(wl.argnums, tuple) else (wl.argnums,)
+    args = tuple(Float64(a) for a in args)
+    dr.eval(*args)
+
+    def step(*a):
+        a = [Float64(v) if i in nums else v for i, v in enumerate(a)]
+        wrt = [a[i] for i in nums]
+        dr.enable_grad(*wrt)
+        value = loss(*a)
+        dr.backward(value)
+        grads = tuple(dr.grad(v).numpy() for v in wrt)
+        if wl.value_and_grad:
+            return value.numpy()[0], grads
+        return grads[0] if isinstance(wl.argnums, int) else grads
+
+    return step, args
+
+
 def _load_tracejit():
     import tracejit  # noqa: F401  (numba is imported by tracejit on the first compile)
     import tracejit.nn  # noqa: F401
@@ -806,6 +1116,10 @@ def _load_jax():
     import jax.numpy  # noqa: F401
 
 
+def _load_drjit():
+    import drjit.llvm.ad  # noqa: F401
+
+
 @dataclass(frozen=True)
 class System:
     name: str
@@ -816,9 +1130,12 @@ class System:
     parallel: bool = False  # uses several threads: OMP_NUM_THREADS is left unset
     peer: bool = False  # optional: skipped with one line when not installed
     variant: str | None = None  # runs the workload's loss variant of this name, if it has one
+    workloads: tuple[str, ...] | None = None  # the only workloads its adapter covers
 
     def applies_to(self, wl: Workload, case: Case) -> bool:
         if self.name in wl.unsupported:
+            return False
+        if self.workloads is not None and wl.id not in self.workloads:
             return False
         if self.variant is not None:
             return self.variant in wl.variants
@@ -850,11 +1167,18 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("tracejit-checkpoint", ("tracejit",),
            lambda wl, a: build_tracejit(wl, a, variant="checkpoint"), _load_tracejit,
            disk_cache=True, variant="checkpoint"),
+    System("tracejit-args", ("tracejit",),
+           lambda wl, a: build_tracejit(wl, a, variant=ARGS_VARIANT), _load_tracejit,
+           disk_cache=True, variant=ARGS_VARIANT),
     System("jax", ("jax",), build_jax, _load_jax, peer=True),
+    System("jax-args", ("jax",), lambda wl, a: build_jax(wl, a, variant=ARGS_VARIANT),
+           _load_jax, peer=True, variant=ARGS_VARIANT),
     System("torch", ("torch",), build_torch, peer=True),
     System("torch-compile", ("torch",), lambda wl, a: build_torch(wl, a, compiled=True),
            peer=True),
     System("autograd", ("autograd",), build_autograd, peer=True),
+    System("drjit", ("drjit",), build_drjit, _load_drjit, peer=True, disk_cache=True,
+           workloads=("W1", "W4", "W6")),
 ]}
 
 
