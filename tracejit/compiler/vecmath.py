@@ -1,0 +1,390 @@
+"""Vector math for generated loops: libm calls that LLVM's loop vectorizer can widen.
+
+Numba lowers `math.sin(x)` in a loop to one scalar libm call per element, so elementwise
+kernels full of transcendentals are compute-bound. glibc ships vector versions of those
+functions in libmvec (`_ZGVdN4v_sin`: four doubles in a ymm register). LLVM's loop vectorizer
+calls them when the scalar function's declaration carries the `vector-function-abi-variant`
+attribute listing them and is marked `readonly nounwind`; llvmlite cannot select a vector
+library, so we declare that attribute ourselves from a Numba intrinsic.
+
+This module is a renderer detail (DESIGN.md, principle 8): it spells calls and produces the
+source text that defines them. Generated modules stay standalone, so the intrinsics are not
+imported from here: `preamble(used)` returns Python source, pasted into the generated module,
+that loads libmvec and defines `vm_<fn>_<f64|f32>`; `call(fn, dtype, args)` spells one call.
+The preamble names the exact vector variants offered, so the math mode and the CPU's vector
+ISA are part of the module's source text and hence of its cache key.
+
+Where anything is missing (not x86-64 Linux with glibc, no libmvec, a function without a
+variant) the spelling is the scalar one the elementwise table uses (`math.sin(x)`).
+`TRACEJIT_VECTOR_MATH=0` forces scalar spellings; `python -m tracejit.compiler.vecmath`
+prints the detected mode. docs/vector-math.md has the measurements and their commands.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import platform as _platform
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["FUNCTIONS", "SCALAR", "MathRenderer", "Platform", "call", "covers", "describe",
+           "detect", "intrinsic_name", "mode", "preamble", "target", "target_features"]
+
+LIBMVEC = "libmvec.so.1"
+ENV_VAR = "TRACEJIT_VECTOR_MATH"
+
+# fn: (libm name of the float64 version, arity, scalar spelling). The scalar spellings are
+# the elementwise table's, so the scalar mode generates exactly what it did before.
+_TABLE: dict[str, tuple[str, int, str]] = {
+    "sin": ("sin", 1, "math.sin({0})"),
+    "cos": ("cos", 1, "math.cos({0})"),
+    "tan": ("tan", 1, "math.tan({0})"),
+    "exp": ("exp", 1, "math.exp({0})"),
+    "exp2": ("exp2", 1, "math.pow(2.0, {0})"),
+    "expm1": ("expm1", 1, "math.expm1({0})"),
+    "log": ("log", 1, "math.log({0})"),
+    "log2": ("log2", 1, "math.log2({0})"),
+    "log10": ("log10", 1, "math.log10({0})"),
+    "log1p": ("log1p", 1, "math.log1p({0})"),
+    "pow": ("pow", 2, "({0} ** {1})"),
+    "tanh": ("tanh", 1, "math.tanh({0})"),
+    "sinh": ("sinh", 1, "math.sinh({0})"),
+    "cosh": ("cosh", 1, "math.cosh({0})"),
+    "asin": ("asin", 1, "math.asin({0})"),
+    "acos": ("acos", 1, "math.acos({0})"),
+    "atan": ("atan", 1, "math.atan({0})"),
+    "atan2": ("atan2", 2, "math.atan2({0}, {1})"),
+    "asinh": ("asinh", 1, "math.asinh({0})"),
+    "acosh": ("acosh", 1, "math.acosh({0})"),
+    "atanh": ("atanh", 1, "math.atanh({0})"),
+    "cbrt": ("cbrt", 1, "np.cbrt({0})"),
+    "hypot": ("hypot", 2, "math.hypot({0}, {1})"),
+    "erf": ("erf", 1, "math.erf({0})"),
+}
+FUNCTIONS: tuple[str, ...] = tuple(_TABLE)
+# NumPy spellings of the primitive names above.
+_ALIASES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan2": "atan2",
+            "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh", "power": "pow"}
+
+# libmvec variants we do not use although libmvec has them: results NumPy users rely on
+# would change (measured on glibc 2.36; docs/vector-math.md).
+_SCALAR_ONLY: dict[tuple[str, int], str] = {
+    ("log10", 64): "log10(1e7) = 7.000000000000001 (libm: 7 for every power of ten)",
+    ("cbrt", 64): "perfect cubes exact 53% of the time (libm 61%, so results differ)",
+    ("cbrt", 32): "cbrtf(-27) = -2.9999995; perfect cubes exact 31% (libm 100%)",
+    ("atan2", 32): "atan2f(y, y) is 1 ulp below pi/4 (libm exact)",
+}
+
+# x86 vector function ABI ISA letters: (letter, CPU feature it needs, doubles per vector).
+# 'c' (AVX without AVX2) is left out: such CPUs get the SSE variants.
+_ISAS = (("b", None, 2), ("d", "avx2", 4), ("e", "avx512f", 8))
+_ISA_NAMES = {"b": "sse4", "d": "avx2", "e": "avx512"}
+_SUFFIX = {64: "f64", 32: "f32"}
+
+
+@dataclass(frozen=True, eq=False)
+class Platform:
+    """What the vector math layer may use here: the mode name, the vector ISAs offered and,
+    per (function, bits), the libmvec symbols of its variants. `reason` says why not more."""
+
+    mode: str
+    isas: tuple[str, ...] = ()
+    variants: Mapping[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
+    reason: str = ""
+
+    def symbols(self, fn: str, dtype) -> tuple[str, ...]:
+        """The vector variants offered for `fn` on `dtype` (empty: a scalar call)."""
+        bits = _bits(dtype)
+        return self.variants.get((_canonical(fn), bits), ()) if bits else ()
+
+
+SCALAR = Platform("scalar", reason="scalar calls requested")
+
+
+def _canonical(fn: str) -> str:
+    fn = _ALIASES.get(fn, fn)
+    if fn not in _TABLE:
+        raise KeyError(f"vecmath has no function {fn!r}; it covers {', '.join(FUNCTIONS)}")
+    return fn
+
+
+def _bits(dtype) -> int | None:
+    """64 or 32 for float64 / float32 (given as a dtype, a type, 'f64'/'f32' or 64/32);
+    None for other dtypes, which always get the scalar spelling."""
+    if isinstance(dtype, str) and dtype in ("f64", "f32"):
+        return int(dtype[1:])
+    if isinstance(dtype, int) and dtype in (64, 32):
+        return dtype
+    dt = np.dtype(dtype)
+    return dt.itemsize * 8 if dt in (np.float64, np.float32) else None
+
+
+def covers(fn: str) -> bool:
+    """True if `fn` (a primitive name such as 'asin' or a NumPy name such as 'arcsin') is one
+    of the functions whose calls this layer spells."""
+    return _ALIASES.get(fn, fn) in _TABLE
+
+
+def intrinsic_name(fn: str, dtype) -> str:
+    """The name `preamble` gives the intrinsic for `fn` on `dtype`: `vm_sin_f64`."""
+    bits = _bits(dtype)
+    if bits is None:
+        raise TypeError(f"vector math covers float64 and float32, not {np.dtype(dtype)}")
+    return f"vm_{_canonical(fn)}_{_SUFFIX[bits]}"
+
+
+def _libm_name(fn: str, bits: int) -> str:
+    base = _TABLE[fn][0]
+    return base if bits == 64 else base + "f"
+
+
+def _vector_symbol(fn: str, bits: int, isa: str, lanes64: int) -> str:
+    lanes = lanes64 if bits == 64 else 2 * lanes64
+    return f"_ZGV{isa}N{lanes}{'v' * _TABLE[fn][1]}_{_libm_name(fn, bits)}"
+
+
+def target_features() -> set[str]:
+    """CPU features of the machine code Numba generates (honours NUMBA_CPU_FEATURES,
+    NUMBA_CPU_NAME=generic and NUMBA_ENABLE_AVX=0, as Numba's own code generator does)."""
+    from numba.core import codegen, config
+    feats = config.CPU_FEATURES
+    if feats is None:
+        feats = codegen.get_host_cpu_features()
+    return {f[1:] for f in feats.split(",") if f.startswith("+")}
+
+
+def _llvmlite_ok() -> bool:
+    """The intrinsics need opaque pointers and `vector-function-abi-variant` (LLVM >= 15)."""
+    import llvmlite.binding as llb
+    from llvmlite import ir
+    try:
+        return llb.llvm_version_info >= (15,) and ir.PointerType().is_opaque
+    except TypeError:  # typed-pointer llvmlite: PointerType needs a pointee
+        return False
+
+
+def detect(environ: Mapping[str, str] | None = None, features: Iterable[str] | None = None,
+           library: str = LIBMVEC) -> Platform:
+    """Find what this process can use: x86-64 Linux with glibc, libmvec loadable (it is
+    loaded RTLD_GLOBAL here), the CPU's vector ISAs and the symbols libmvec exports.
+    Anything missing gives a scalar platform with the reason. `features` overrides the
+    target's CPU features (for tests and for describing other machines)."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_VAR, "").strip().lower() in ("0", "false", "no", "off", "scalar"):
+        return Platform("scalar", reason=f"{ENV_VAR}={env[ENV_VAR]}")
+    machine = _platform.machine().lower()
+    if not sys.platform.startswith("linux") or machine not in ("x86_64", "amd64"):
+        return Platform("scalar", reason=f"libmvec variants are wired for x86-64 Linux only "
+                                         f"(this is {sys.platform} {machine})")
+    libc, version = _platform.libc_ver()
+    if libc != "glibc":
+        return Platform("scalar", reason="no glibc (libmvec is part of glibc)")
+    if not _llvmlite_ok():
+        return Platform("scalar", reason="llvmlite too old (needs opaque pointers, LLVM 15+)")
+    try:
+        lib = ctypes.CDLL(library, mode=os.RTLD_GLOBAL)
+    except OSError as e:
+        return Platform("scalar", reason=f"cannot load {library}: {e}")
+    have = target_features() if features is None else set(features)
+    isas = tuple(isa for isa, feat, _ in _ISAS if feat is None or feat in have)
+    variants: dict[tuple[str, int], tuple[str, ...]] = {}
+    missing = []
+    for fn in FUNCTIONS:
+        for bits in (64, 32):
+            if (fn, bits) in _SCALAR_ONLY:
+                continue
+            syms = tuple(s for isa, _, lanes in _ISAS if isa in isas
+                         for s in [_vector_symbol(fn, bits, isa, lanes)] if hasattr(lib, s))
+            if syms:
+                variants[fn, bits] = syms
+            else:
+                missing.append(f"{fn}_{_SUFFIX[bits]}")
+    if not variants:
+        return Platform("scalar", reason=f"{library} (glibc {version}) exports no variants")
+    name = "libmvec-" + _ISA_NAMES[isas[-1]]
+    chosen = ", ".join(f"{fn}_{_SUFFIX[bits]}" for fn, bits in _SCALAR_ONLY)
+    reason = f"scalar by choice: {chosen}" + (f"; no variant: {', '.join(missing)}"
+                                               if missing else "")
+    return Platform(name, isas, variants, reason)
+
+
+@functools.cache
+def _detected() -> Platform:
+    return detect()
+
+
+def target(platform: Platform | None = None) -> Platform:
+    """`platform`, or the one detected at first use (cached for the process)."""
+    return _detected() if platform is None else platform
+
+
+def mode(platform: Platform | None = None) -> str:
+    """Short name of the math mode: 'libmvec-avx2', 'libmvec-avx512', 'libmvec-sse4' or
+    'scalar'; for cache keys, dumps and docs."""
+    return target(platform).mode
+
+
+def describe(platform: Platform | None = None) -> str:
+    """One line saying what the mode uses and, if anything is scalar, why."""
+    p = target(platform)
+    if not p.variants:
+        return f"scalar libm calls ({p.reason})"
+    isas = ", ".join(f"{i} ({_ISA_NAMES[i]})" for i in p.isas)
+    text = (f"glibc libmvec vector variants, ISAs {isas}, for {len(p.variants)} of "
+            f"{2 * len(FUNCTIONS)} function/dtype pairs")
+    return text + (f"; {p.reason}" if p.reason else "")
+
+
+def call(fn: str, dtype, args: Sequence[str], platform: Platform | None = None) -> str:
+    """The loop-body expression for `fn` applied to the expressions `args` on `dtype`
+    elements: `vm_sin_f64(x)` if the platform has vector variants for it (the caller must
+    then include `(fn, dtype)` in `preamble`'s `used`), else the scalar `math.sin(x)`
+    (always for dtypes other than float64 and float32)."""
+    fn = _canonical(fn)
+    if len(args) != _TABLE[fn][1]:
+        raise TypeError(f"{fn} takes {_TABLE[fn][1]} argument(s), got {len(args)}")
+    if target(platform).symbols(fn, dtype):
+        return f"{intrinsic_name(fn, dtype)}({', '.join(args)})"
+    return _TABLE[fn][2].format(*args)
+
+
+# The runtime part of the preamble, pasted verbatim into generated modules: it must need
+# nothing but llvmlite and Numba. It decides again, at import, which variants the running
+# host has, so a module copied to another machine degrades to scalar calls, never to an
+# illegal instruction or a missing symbol; and it loads libmvec at import, before any
+# machine code that calls it (freshly compiled or from Numba's cache) is linked.
+_RUNTIME = '''\
+import llvmlite.binding as _llb
+from llvmlite import ir as _ir
+from numba.core import codegen as _nb_codegen
+from numba.core import config as _nb_config
+from numba.core import types as _nb_types
+from numba.extending import intrinsic as _intrinsic
+
+
+def _vm_isas():
+    """Vector ISA letters usable here: libmvec loads and Numba targets the CPU feature."""
+    try:
+        _llb.load_library_permanently("libmvec.so.1")
+    except RuntimeError:
+        return ""
+    feats = _nb_config.CPU_FEATURES
+    feats = (_nb_codegen.get_host_cpu_features() if feats is None else feats).split(",")
+    return "b" + "d" * ("+avx2" in feats) + "e" * ("+avx512f" in feats)
+
+
+_VM_ISAS = _vm_isas()
+
+
+def _vm_keep(mod, fns):
+    """Add `fns` to @llvm.compiler.used: uncalled declarations are dropped before the
+    vectorizer looks for them."""
+    used = mod.globals.get("llvm.compiler.used")
+    if used is None:
+        used = _ir.GlobalVariable(mod, _ir.ArrayType(_ir.PointerType(), 0), "llvm.compiler.used")
+        used.linkage, used.section = "appending", "llvm.metadata"
+        fns = list(fns)
+    else:
+        fns = list(used.initializer.constant) + list(fns)
+    used.value_type = _ir.ArrayType(_ir.PointerType(), len(fns))
+    used.initializer = _ir.Constant(used.value_type, fns)
+
+
+class _VmNoFlags(set):
+    """Fast-math flags that Numba's fastmath pass cannot add to: with them LLVM turns a
+    log() call into llvm.log, which has no vector variants."""
+
+    def add(self, flag):
+        pass
+
+
+def _vm(name, bits, *variants):
+    """An intrinsic calling libm `name` on `bits`-bit floats, declared with its libmvec
+    vector `variants` that this host has, for LLVM's loop vectorizer to call instead."""
+    fty = _ir.DoubleType() if bits == 64 else _ir.FloatType()
+    nty = _nb_types.float64 if bits == 64 else _nb_types.float32
+    nargs = variants[0].split("_")[1].count("v")
+    usable = [(int(s.split("_")[1][5:].rstrip("v")), s) for s in variants
+              if s[4] in _VM_ISAS and _llb.address_of_symbol(s)]
+    key = '"vector-function-abi-variant"'
+
+    def codegen(context, builder, sig, args):
+        mod = builder.module
+        fn = mod.globals.get(name) or _ir.Function(mod, _ir.FunctionType(fty, [fty] * nargs),
+                                                   name)
+        fn.attributes.add("nounwind")
+        fn.attributes.add("readonly")  # else LLVM assumes errno writes: no vectorization
+        if usable and not any(a.startswith(key) for a in fn.attributes):
+            decls = [mod.globals.get(s) or _ir.Function(mod, _ir.FunctionType(
+                _ir.VectorType(fty, n), [_ir.VectorType(fty, n)] * nargs), s) for n, s in usable]
+            abi = ",".join(f"_ZGV_LLVM_N{n}{'v' * nargs}_{name}({s})" for n, s in usable)
+            set.add(fn.attributes, f'{key}="{abi}"')  # llvmlite admits only known names
+            _vm_keep(mod, decls)
+        call = builder.call(fn, args)
+        call.fastmath = _VmNoFlags()
+        return call
+
+    real = (_nb_types.Float, _nb_types.Integer)
+
+    def unary(typingctx, x):
+        return (nty(nty), codegen) if isinstance(x, real) else None
+
+    def binary(typingctx, x, y):
+        ok = isinstance(x, real) and isinstance(y, real)
+        return (nty(nty, nty), codegen) if ok else None
+
+    typer = unary if nargs == 1 else binary
+    typer.__name__ = "vm_" + name
+    return _intrinsic(typer)
+'''
+
+
+def preamble(used: Iterable[tuple[str, object]], platform: Platform | None = None) -> str:
+    """Python source defining the intrinsics for the `(fn, dtype)` pairs in `used`, to paste
+    into a generated module after its imports (before the kernels). Pairs that `call` spells
+    as scalar calls are ignored; the result is '' if nothing needs an intrinsic."""
+    p = target(platform)
+    wanted = {}
+    for fn, dtype in used:
+        if p.symbols(fn, dtype):
+            fn, bits = _canonical(fn), _bits(dtype)
+            wanted[intrinsic_name(fn, bits)] = (fn, bits)
+    if not wanted:
+        return ""
+    lines = [f"# Vector math ({p.mode}): each vm_<fn>_<dtype> calls libm's <fn>; LLVM's loop",
+             "# vectorizer may call the glibc libmvec vector variants named beside it instead.",
+             "# Variants this host lacks (libmvec, CPU feature, symbol) stay scalar libm calls.",
+             _RUNTIME, ""]
+    for name in sorted(wanted):
+        fn, bits = wanted[name]
+        syms = ", ".join(f'"{s}"' for s in p.symbols(fn, bits))
+        lines.append(f'{name} = _vm("{_libm_name(fn, bits)}", {bits}, {syms})')
+    return "\n".join(lines) + "\n"
+
+
+class MathRenderer:
+    """Spells math calls for one generated module and remembers which intrinsics its
+    preamble must define (so a code generator needs no bookkeeping of its own)."""
+
+    def __init__(self, platform: Platform | None = None) -> None:
+        self.platform = target(platform)
+        self.used: set[tuple[str, int]] = set()
+
+    def call(self, fn: str, dtype, args: Sequence[str]) -> str:
+        """Like `call`, recording the uses that need an intrinsic."""
+        if self.platform.symbols(fn, dtype):
+            self.used.add((_canonical(fn), _bits(dtype)))
+        return call(fn, dtype, args, self.platform)
+
+    def preamble(self) -> str:
+        """Like `preamble` for every call spelled so far."""
+        return preamble(sorted(self.used), self.platform)
+
+
+if __name__ == "__main__":
+    print(f"{mode()}: {describe()}")
