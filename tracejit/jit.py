@@ -49,17 +49,25 @@ class Lowered:
         self.ir = ir
         self.out_tree = out_tree
         self.plan = make_plan(ir)
-        self.source, consts = generate(self.plan, fastmath, parallel)
-        self.const_names = [name for name, _ in consts]
-        self.consts = [value for _, value in consts]
+        self.generated = generate(self.plan, fastmath, parallel)
+        self.const_names = [name for name, _ in self.generated.consts]
+        self.consts = [value for _, value in self.generated.consts]
         self.name = name
         self._module = None
+
+    @property
+    def source(self) -> str:
+        """The generated code: the program's module (for a program split into several
+        compiled functions, its driver followed by their modules)."""
+        return self.generated.full_source
 
     @property
     def module(self):
         if self._module is None:
             from .compiler.build import build
-            self._module = build(self.source)
+            for _, text in self.generated.segments:  # the driver imports these
+                build(text)
+            self._module = build(self.generated.source)
             _dump(self)
         return self._module
 
@@ -70,29 +78,50 @@ class Lowered:
     def compile(self) -> Compiled:
         return Compiled(self)
 
+    def _functions(self) -> list:
+        """The Numba dispatchers of the program (one per distinct compiled function)."""
+        if not self.generated.segments:
+            return [self.module.kernel]
+        from .compiler.build import load_module, module_path
+        return [load_module(module_path(text)).kernel for _, text in self.generated.segments]
+
     def llvm(self) -> str:
         """The LLVM IR Numba produced (compiles first if needed)."""
         self.compile()._ensure_compiled()
-        return "\n".join(self.module.kernel.inspect_llvm().values())
+        return "\n".join(text for fn in self._functions()
+                         for text in fn.inspect_llvm().values())
 
     def asm(self) -> str:
         """The machine code Numba produced (compiles first if needed)."""
         self.compile()._ensure_compiled()
-        return "\n".join(self.module.kernel.inspect_asm().values())
+        return "\n".join(text for fn in self._functions()
+                         for text in fn.inspect_asm().values())
+
+    def save(self, directory: str, name: str | None = None) -> str:
+        """Write the program's modules (and its constants, `.npz`) to `directory`, where they
+        run without tracejit; returns the path of the module whose `run` to call (`name`.py,
+        by default the cached module's name)."""
+        os.makedirs(directory, exist_ok=True)
+        stem = os.path.join(directory, name or os.path.basename(self.module.__file__)[:-3])
+        for name, text in self.generated.segments:
+            with open(os.path.join(directory, name + ".py"), "w", encoding="utf-8") as f:
+                f.write(text)
+        with open(stem + ".py", "w", encoding="utf-8") as f:
+            f.write(self.generated.source)
+        if self.consts:  # the module's `run` loads its constants from here
+            np.savez(stem + ".npz", **dict(zip(self.const_names, self.consts)))
+        return stem + ".py"
 
 
 def _dump(low: Lowered) -> None:
     directory = os.environ.get("TRACEJIT_DUMP_DIR")
     if not directory:
         return
-    os.makedirs(directory, exist_ok=True)
-    stem = os.path.join(directory, f"{low.name}_{os.path.basename(low.module.__file__)[3:11]}")
-    for suffix, text in ((".ir.txt", str(low.ir)), (".plan.txt", str(low.plan)),
-                         (".py", low.source)):
+    name = f"{low.name}_{os.path.basename(low.module.__file__)[3:11]}"
+    stem = low.save(directory, name)[:-3]
+    for suffix, text in ((".ir.txt", str(low.ir)), (".plan.txt", str(low.plan))):
         with open(stem + suffix, "w", encoding="utf-8") as f:
             f.write(text)
-    if low.consts:  # the module's `run` loads its constants from here
-        np.savez(stem + ".npz", **dict(zip(low.const_names, low.consts)))
 
 
 class Compiled:
@@ -101,7 +130,7 @@ class Compiled:
     def __init__(self, low: Lowered):
         self.low = low
         self.kernel = low.module.kernel
-        if "np.dot(" in low.source:
+        if "_xxgemm(" in low.source:  # every module of the program
             from .compiler.blas import configure_once
             configure_once()
         self.consts = tuple(_kernel_array(c) for c in low.consts)

@@ -137,6 +137,16 @@ def _simplify_transpose(eqn, producers):
     return None
 
 
+def _simplify_dot(eqn, producers):
+    """A product with an operand that is zero everywhere is zero (e.g. the first step of a
+    recurrence from `h = zeros`): no BLAS call, and the zeros fold into what reads it."""
+    if any(_is_filled(a, 0, producers) for a in eqn.inputs):
+        out = eqn.outs[0].aval
+        return Eqn(st.broadcast_in_dim_p, [Literal(0, ShapedArray((), out.dtype))], eqn.outs,
+                   {"shape": out.shape, "broadcast_dimensions": ()}, eqn.source)
+    return None
+
+
 def _simplify_cond(eqn, producers):
     """A cond on a constant index is a call of the chosen branch."""
     index = eqn.inputs[0]
@@ -163,6 +173,7 @@ class _Producers(dict):
 
 
 simplify_rules[st.transpose_p] = _simplify_transpose
+simplify_rules[la.dot_general_p] = _simplify_dot
 simplify_rules[cf.cond_p] = _simplify_cond
 simplify_rules[ew.add_p] = _simplify_add
 simplify_rules[ew.sub_p] = _simplify_sub

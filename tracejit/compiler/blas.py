@@ -1,6 +1,7 @@
-"""Thread count of the BLAS that Numba's `np.dot` calls.
+"""Thread count of the BLAS that compiled matrix products call.
 
-Numba links SciPy's OpenBLAS (`libscipy_openblas`), a thread pool separate from NumPy's.
+Generated code calls `numba_xxgemm`, Numba's helper that reaches SciPy's OpenBLAS
+(`libscipy_openblas`), a thread pool separate from NumPy's.
 On a busy 2-core machine two BLAS threads ran 10-50x slower than one (notes/numba.md, §7),
 so compiled programs run their matmuls on `TRACEJIT_BLAS_THREADS` threads (default 1).
 """

@@ -54,11 +54,15 @@ def _content_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
+def module_path(source: str, directory: str | None = None) -> str:
+    """Where the module of `source` lives in the cache."""
+    return os.path.join(directory or cache_dir(), f"tj_{source_key(source)}.py")
+
+
 def write_module(source: str, directory: str | None = None) -> str:
     """Write `source` under its hash (unless an intact copy is there); return the path."""
     directory = directory or cache_dir()
-    key = source_key(source)
-    path = os.path.join(directory, f"tj_{key}.py")
+    path = module_path(source, directory)
     marker = f"# sha256: {_content_hash(source)}\n"
     text = marker + source
     if os.path.exists(path):

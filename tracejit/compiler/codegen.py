@@ -12,6 +12,7 @@ import keyword
 import math
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -144,11 +145,12 @@ class ModuleWriter:
         self.depth = 0 if parent is None else parent.depth + 1
         self.root = self if parent is None else parent.root
         self.consts: list = []  # (name, value) of every constant, on the root writer
+        self.blas_dtypes: set = set()  # dtypes of the BLAS calls, on the root writer
         self.names = {v: _safe(prefix + n) for v, n in plan.names.items()}
-        self.producer = {v: e for e in self.ir.eqns for v in e.outs}
+        self.producer = plan_producers(plan)
         self.values: dict[Var, tuple] = {}  # var -> ("array" | "scalar", name)
         self.local_count: dict[str, int] = {}
-        self.uses = self._count_uses()
+        self.uses = plan_uses(plan)
         self.fastmath = fastmath
         self.parallel = bool(parallel)
         self.used_prange = False
@@ -167,20 +169,13 @@ class ModuleWriter:
         if parent is not None:
             self.local_count = parent.local_count
 
-    def _count_uses(self) -> dict:
-        uses: dict = {}
-        for e in self.ir.eqns:
-            for a in e.inputs:
-                if isinstance(a, Var):
-                    uses[a] = uses.get(a, 0) + 1
-        for a in self.ir.outs:
-            if isinstance(a, Var):
-                uses[a] = uses.get(a, 0) + 1
-        return uses
-
     # -- names ----------------------------------------------------------------------------
     def name(self, v: Var) -> str:
         return self.names[v]
+
+    def comment_name(self, v: Var) -> str:
+        """How comments name a variable: its IR name."""
+        return self.plan.names.get(v, repr(v))
 
     def fresh(self, base: str) -> str:
         k = self.local_count.get(base, 0)
@@ -316,17 +311,18 @@ class ModuleWriter:
         shown = []
         for comp in comps:
             for e in _cone(comp, self.producer, self.plan.materialized,
-                           set(self.ir.invars) | set(self.ir.constvars)) + [comp.eqn]:
+                           set(self.ir.invars) | set(self.ir.constvars),
+                           plan_order(self.plan)) + [comp.eqn]:
                 if e not in shown:
                     shown.append(e)
         for e in shown:
-            text = " ".join(self.plan.names.get(a, repr(a)) if isinstance(a, Var) else repr(a)
+            text = " ".join(self.comment_name(a) if isinstance(a, Var) else repr(a)
                             for a in e.inputs)
             params = ""
             if e.params and e.prim not in ELEMENTWISE_LIKE:
                 params = "[" + ", ".join(f"{k}={_param_text(v)}" for k, v in e.params.items()) \
                     + "]"
-            self.w.line(f"#   {self.plan.names[e.outs[0]]}: {e.outs[0].aval} = "
+            self.w.line(f"#   {self.comment_name(e.outs[0])}: {e.outs[0].aval} = "
                         f"{e.prim.name}{params} {text}")
 
     def loop_kernel(self, k: int, kernel: LoopKernel) -> None:
@@ -477,6 +473,12 @@ class ModuleWriter:
 
     def call_kernel(self, k: int, kernel: CallKernel) -> None:
         comp = kernel.comp
+        if comp.kind == "view":
+            self.w.line(f"# kernel {k}: view")
+            self.w.line(f"{self.name(comp.var)} = "
+                        f"{view_expr(comp.eqn, self.array_of(comp.eqn.inputs[0]))}")
+            self.values[comp.var] = ("array", self.name(comp.var))
+            return
         self.comment_kernel(f"kernel {k}: {comp.eqn.prim.name}", [comp])
         prim = comp.eqn.prim
         if prim is la.dot_general_p:
@@ -520,7 +522,7 @@ class ModuleWriter:
         `self.last_in_place` says which positions were.
         """
         from .plan import make_plan
-        child = ModuleWriter(make_plan(ir), self.fastmath, False, parent=self,
+        child = ModuleWriter(make_plan(ir, split=False), self.fastmath, False, parent=self,
                              prefix=f"{self.prefix}{tag}{k}_")
         counts: dict = {}
         for a in ir.outs:
@@ -549,8 +551,10 @@ class ModuleWriter:
         return [literal(a.value, a.aval.dtype) if isinstance(a, Literal) else
                 self.array_of(a) for a in self.ir.outs]
 
-    def emit_kernels(self) -> None:
-        for k, kernel in enumerate(self.plan.kernels):
+    def emit_kernels(self, kernels: list | None = None) -> None:
+        """Write `kernels` (default: all of the plan's). Their indices in comments and local
+        names count from the first one, so equal kernel runs print equal text."""
+        for k, kernel in enumerate(self.plan.kernels if kernels is None else kernels):
             if isinstance(kernel, CallKernel):
                 self.call_kernel(k, kernel)
             else:
@@ -785,6 +789,8 @@ class ModuleWriter:
         return name
 
     def dot(self, comp: Computation) -> None:
+        """A matrix product: one BLAS gemm call per (batch) product, straight on the
+        operands' memory (a transposed operand is a transpose flag, not a copy)."""
         eqn = comp.eqn
         lhs, rhs = eqn.inputs
         (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
@@ -797,34 +803,63 @@ class ModuleWriter:
         size = lambda dims, s: int(np.prod([s[d] for d in dims], dtype=np.int64))  # noqa: E731
         m, kk, n = size(lf, sa), size(lc, sa), size(rf, sb)
         nb = size(lb, sa)
-        if not dtypes.is_float(out.aval.dtype) or kk == 0:
+        dtype = out.aval.dtype
+        if not dtypes.is_float(dtype) or kk == 0:
             return self.dot_loops(comp)
-        a2 = self.as_matrix(a, sa, list(lb) + lf + list(lc), (nb, m, kk) if lb else (m, kk))
-        b2 = self.as_matrix(b, sb, list(rb) + list(rc) + rf, (nb, kk, n) if lb else (kk, n))
-        if lb:
-            self.w.line(f"{name} = np.empty({(nb, m, n)}, dtype=np.{out.aval.dtype.name})")
-            with self.w.block(f"for i0 in range({nb}):"):
-                self.w.line(f"{name}[i0] = np.dot({a2}[i0], {b2}[i0])")
-            self.w.line(f"{name} = {name}.reshape({tuple(out.aval.shape)})")
-        elif out.aval.shape == ():
-            self.w.line(f"{name} = np.dot({a2}.ravel(), {b2}.ravel())")
+        a2, a_t = self.as_matrix(a, sa, list(lb) + lf + list(lc),
+                                 (nb, m, kk) if lb else (m, kk))
+        b2, b_t = self.as_matrix(b, sb, list(rb) + list(rc) + rf,
+                                 (nb, kk, n) if lb else (kk, n))
+        shape = (nb, m, n) if lb else (m, n)
+        tmp = name if tuple(out.aval.shape) == shape else self.fresh(name + "_mat")
+        self.w.line(f"{tmp} = np.empty({shape}, dtype=np.{dtype.name})")
+        if m and n:
+            if lb:
+                with self.w.block(f"for i0 in range({nb}):"):
+                    self.gemm(f"{a2}[i0]", a_t, f"{b2}[i0]", b_t, f"{tmp}[i0]", m, kk, n,
+                              dtype)
+            else:
+                self.gemm(a2, a_t, b2, b_t, tmp, m, kk, n, dtype)
+        if out.aval.shape == ():
+            self.w.line(f"{name} = {tmp}[0, 0]")
             self.values[out] = ("scalar", name)
             return
-        else:
-            va = f"{a2}[0]" if m == 1 and not lf else a2
-            self.w.line(f"{name} = np.dot({a2}, {b2}).reshape({tuple(out.aval.shape)})"
-                        if va == a2 else f"{name} = np.dot({va}, {b2})")
+        if tmp != name:
+            self.w.line(f"{name} = {tmp}.reshape({tuple(out.aval.shape)})")
         self.values[out] = ("array", name)
 
-    def as_matrix(self, name: str, shape, perm, target) -> str:
-        """`name` permuted by `perm` and reshaped to `target`, as cheaply as possible."""
+    def gemm(self, a: str, a_t: bool, b: str, b_t: bool, c: str, m: int, k: int, n: int,
+             dtype) -> None:
+        """c (m, n; C order) = a (m, k) @ b (k, n), each C order or (if `_t`) Fortran order.
+
+        BLAS is column-major, where a C-order matrix reads as its transpose: so BLAS computes
+        c^T = b^T a^T, with b first. Numba's `numba_xxgemm` reaches SciPy's BLAS; calling it
+        directly costs one typed call per product, where `np.dot` expanded Numba's whole
+        implementation (layout checks, copies) at every call site."""
+        kind = "d" if np.dtype(dtype) == dtypes.float64 else "s"
+        one, zero = self.root.blas_scalars(dtype)
+        self.w.line(f"_xxgemm({ord(kind)}, {ord('T') if b_t else ord('N')}, "
+                    f"{ord('T') if a_t else ord('N')}, {n}, {m}, {k}, {one}.ctypes, "
+                    f"{b}.ctypes, {k if b_t else n}, {a}.ctypes, {m if a_t else k}, "
+                    f"{zero}.ctypes, {c}.ctypes, {n})")
+
+    def blas_scalars(self, dtype) -> tuple[str, str]:
+        """Names of the one-element arrays holding 1 and 0 (BLAS's alpha and beta)."""
+        name = np.dtype(dtype).name
+        self.blas_dtypes.add(name)
+        return f"_one_{name}", f"_zero_{name}"
+
+    def as_matrix(self, name: str, shape, perm, target) -> tuple[str, bool]:
+        """`name` permuted by `perm` and reshaped to `target`, as cheaply as possible, and
+        whether the result is in Fortran order (a transposed view) rather than C order."""
         if list(perm) == list(range(len(shape))):
             if tuple(shape) == tuple(target):
-                return name
-            return f"{name}.reshape({tuple(target)})"
+                return name, False
+            return f"{name}.reshape({tuple(target)})", False
         if len(shape) == 2 and list(perm) == [1, 0] and len(target) == 2:
-            return f"{name}.T"
-        return f"np.ascontiguousarray({name}.transpose({tuple(perm)})).reshape({tuple(target)})"
+            return f"{name}.T", True
+        return (f"np.ascontiguousarray({name}.transpose({tuple(perm)})).reshape("
+                f"{tuple(target)})", False)
 
     def dot_loops(self, comp: Computation) -> None:
         """Plain loops for integer products and empty contractions."""
@@ -875,6 +910,7 @@ class ModuleWriter:
         reuse = (isinstance(operand, Var) and operand in self.values
                  and self.values[operand][0] == "array" and self.uses.get(operand) == 1
                  and operand not in self.ir.outs and operand in self.plan.materialized
+                 and operand not in self.plan.views
                  and self.producer[operand].prim not in CONTROL_PRIMS)
         if reuse:  # accumulate in place: the operand has no other reader
             self.w.line(f"{name} = {self.values[operand][1]}")
@@ -981,6 +1017,20 @@ class ModuleWriter:
         return params, [name for name, _ in self.consts]
 
 
+def view_expr(eqn: Eqn, base: str) -> str:
+    """A contiguous slice or a reshape of the C-order array `base`, as a view: integer
+    indices on the leading length-1 axes and one range (so that Numba types the view as
+    C-contiguous), then a reshape to the slice's shape."""
+    out_shape = tuple(eqn.outs[0].aval.shape)
+    if eqn.prim is st.reshape_p:
+        return f"{base}.reshape({out_shape})"
+    start, limit = eqn.params["start"], eqn.params["limit"]
+    lengths = [hi - lo for lo, hi in zip(start, limit)]
+    d = next((i for i, n in enumerate(lengths) if n != 1), len(start) - 1)
+    index = [str(lo) for lo in start[:d]] + [f"{start[d]}:{limit[d]}"]
+    return f"{base}[{', '.join(index)}].reshape({out_shape})"
+
+
 def _dims(shape) -> str:
     """Trailing dimensions for a shape tuple written after a leading one."""
     return ", ".join(map(str, shape))
@@ -1022,52 +1072,298 @@ def _integer_pow(x: str, y: int, dtype) -> str:
     return f"({x} ** {y})"
 
 
-def generate(plan: Plan, fastmath=False, parallel=False) -> tuple[str, list]:
-    """Python source of the module for `plan`, and the (name, array) constants the kernel
-    takes after the program's inputs. No constant's value is in the source: its text, hence
-    its cache key, depends on shapes and dtypes only."""
+@dataclass
+class Generated:
+    """The code of one compiled program.
+
+    `source` is the module `jit` imports: the whole program as one Numba function, or, for a
+    program split into runs of kernels (`Plan.segments`), a Python driver that calls one
+    compiled function per run. `segments` holds those functions' modules, (module name,
+    source), each named by its content hash so that equal runs share one module. `consts`
+    are the (name, array) constants the program takes after its inputs."""
+
+    source: str
+    consts: list
+    segments: list = field(default_factory=list)
+
+    @property
+    def full_source(self) -> str:
+        """Every module, the driver first."""
+        parts = [self.source]
+        for name, text in self.segments:
+            parts.append(f"# ===== {name}.py =====\n{text}")
+        return "\n\n".join(parts)
+
+
+def generate(plan: Plan, fastmath=False, parallel=False) -> Generated:
+    """The source of the program's module(s). No constant's value is in any source: its
+    text, hence its cache key, depends on shapes and dtypes only."""
+    if len(plan.segments) > 1:
+        return _generate_split(plan, fastmath, parallel)
     mw = ModuleWriter(plan, fastmath, parallel)
     params, const_params = mw.function_body()
-    fm = repr(fastmath) if not isinstance(fastmath, (set, frozenset)) else \
-        "{" + ", ".join(repr(f) for f in sorted(fastmath)) + "}"
-    header = [
-        f'"""Generated by tracejit from IR `{plan.ir.name}`: explicit loops for Numba.',
-        "",
-        "Standalone: needs only numpy and numba. `run(*inputs)` returns the outputs.",
-        '"""',
-        "",
-        "import math",
-        "",
-        "import numba",
-        "import numpy as np",
-        "",
-    ]
-    const_names = list(const_params)
-    if const_names:
-        header += [
-            "# Arrays the program closed over are arguments, not text: `run` takes them as",
+    lines = _module_header(f"Generated by tracejit from IR `{plan.ir.name}`: explicit loops "
+                           "for Numba.")
+    lines += _constants_header(const_params)
+    lines += _njit_function(mw, params + const_params, fastmath)
+    lines += _run_function(params, const_params)
+    return Generated("\n".join(lines) + "\n", list(zip(const_params,
+                                                      (val for _, val in mw.consts))))
+
+
+def _module_header(title: str, imports=("math", None, "numba", "numpy as np"),
+                   note="Standalone: needs only numpy and numba. `run(*inputs)` returns the "
+                        "outputs.") -> list[str]:
+    lines = [f'"""{title}', "", note, '"""', ""]
+    for imp in imports:
+        lines.append(f"import {imp}" if imp else "")
+    return lines + [""]
+
+
+def _constants_header(const_names: list[str]) -> list[str]:
+    if not const_names:
+        return []
+    return ["# Arrays the program closed over are arguments, not text: `run` takes them as",
             "# `constants` (in this order), or loads the .npz file saved beside this module.",
-            f"CONSTANTS = {tuple(const_names)!r}",
+            f"CONSTANTS = {tuple(const_names)!r}", ""]
+
+
+def _fastmath_text(fastmath) -> str:
+    if isinstance(fastmath, (set, frozenset)):
+        return "{" + ", ".join(repr(f) for f in sorted(fastmath)) + "}"
+    return repr(fastmath)
+
+
+def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
+    """`kernel(*params)`, compiled by Numba, with the body `mw` wrote."""
+    lines = []
+    if mw.blas_dtypes:
+        lines += [
+            "# BLAS gemm through Numba's helper (it calls SciPy's BLAS): (kind, transa, transb,",
+            "# m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), column-major, pointers as void*.",
+            "_vp = numba.types.voidptr",
+            "_ip = numba.types.intp",
+            "_xxgemm = numba.types.ExternalFunction('numba_xxgemm', numba.types.intc(",
+            "    numba.types.char, numba.types.char, numba.types.char, _ip, _ip, _ip, _vp, _vp,",
+            "    _ip, _vp, _ip, _vp, _vp, _ip))",
             "",
         ]
-    header.append("")
     par = ", parallel=True" if mw.used_prange else ""
-    header.append(f"@numba.njit(cache=True, error_model='numpy', fastmath={fm}{par})")
-    header.append(f"def kernel({', '.join(params + const_params)}):")
-    lines = header + mw.w.lines
-    lines += ["", ""]
-    if const_names:
-        lines += [
-            f"def run({', '.join(params + ['constants=None'])}):",
-            '    """Run the compiled program on its flat inputs (and the arrays in CONSTANTS)."""',
-            "    if constants is None:",
-            "        import os",
-            "        with np.load(os.path.splitext(__file__)[0] + '.npz') as saved:",
-            "            constants = [saved[name] for name in CONSTANTS]",
-            f"    return kernel({', '.join(params)}, *constants)",
-        ]
-    else:
-        lines += [f"def run({', '.join(params)}):",
-                  '    """Run the compiled program on its flat inputs."""',
-                  f"    return kernel({', '.join(params)})"]
-    return "\n".join(lines) + "\n", list(zip(const_names, (val for _, val in mw.consts)))
+    lines += ["", f"@numba.njit(cache=True, error_model='numpy', "
+                  f"fastmath={_fastmath_text(fastmath)}{par})",
+              f"def kernel({', '.join(params)}):"]
+    for name in sorted(mw.blas_dtypes):
+        lines += [f"    _one_{name} = np.ones(1, dtype=np.{name})",
+                  f"    _zero_{name} = np.zeros(1, dtype=np.{name})"]
+    return lines + mw.w.lines + ["", ""]
+
+
+def _run_function(params: list[str], const_names: list[str]) -> list[str]:
+    if not const_names:
+        return [f"def run({', '.join(params)}):",
+                '    """Run the compiled program on its flat inputs."""',
+                f"    return kernel({', '.join(params)})"]
+    return [
+        f"def run({', '.join(params + ['constants=None'])}):",
+        '    """Run the compiled program on its flat inputs (and the arrays in CONSTANTS)."""',
+        "    if constants is None:",
+        "        import os",
+        "        with np.load(os.path.splitext(__file__)[0] + '.npz') as saved:",
+        "            constants = [saved[name] for name in CONSTANTS]",
+        f"    return kernel({', '.join(params)}, *constants)",
+    ]
+
+
+# -- programs split into several compiled functions ------------------------------------------
+
+class _Canonical(dict):
+    """Var -> name, handed out in order of first use: equal runs of kernels get equal
+    names, hence equal source text and one compiled function."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def __missing__(self, v):
+        name = f"{self.prefix}{len(self)}"
+        self[v] = name
+        return name
+
+
+class _Reads(dict):
+    """The values of one run of kernels: its own, plus those computed before it, which
+    become its parameters (`p0, p1, ...` in order of first use) as they are read."""
+
+    def __init__(self, available: dict):
+        super().__init__()
+        self.available = available  # Var -> kind ("array" | "scalar")
+        self.params: list = []
+
+    def __contains__(self, v) -> bool:
+        return dict.__contains__(self, v) or v in self.available
+
+    def __missing__(self, v):
+        if v not in self.available:
+            raise KeyError(v)
+        entry = (self.available[v], f"p{len(self.params)}")
+        self.params.append(v)
+        self[v] = entry
+        return entry
+
+
+class SegmentWriter(ModuleWriter):
+    """Writes one run of kernels as a function of the values it reads."""
+
+    def __init__(self, plan: Plan, fastmath, parallel: bool, available: dict):
+        super().__init__(plan, fastmath, parallel)
+        self.names = _Canonical("x")
+        self.values = _Reads(available)
+
+    def comment_name(self, v: Var) -> str:
+        if v in self.values and not dict.__contains__(self.values, v):
+            return self.values[v][1]  # computed before this run: a parameter
+        return self.names[v]
+
+    def register_consts(self) -> None:  # the program's constants are parameters too
+        pass
+
+
+def _generate_split(plan: Plan, fastmath, parallel) -> Generated:
+    from .build import source_key
+
+    ir = plan.ir
+    available = {v: "array" if v.aval.shape else "scalar" for v in ir.invars + ir.constvars}
+    writers, views = [], []
+    for start, stop in plan.segments:
+        # Views of values computed before this run are taken by the driver: the run's code
+        # then does not depend on where they start (`xs[t]` differs in every step).
+        kernels, driver_views = [], []
+        for kern in plan.kernels[start:stop]:
+            comp = getattr(kern, "comp", None)
+            if comp is not None and comp.kind == "view" and comp.eqn.inputs[0] in available:
+                driver_views.append(comp.eqn)
+                available[comp.var] = "array"
+            else:
+                kernels.append(kern)
+        sw = SegmentWriter(plan, fastmath, parallel, dict(available))
+        sw.emit_kernels(kernels)
+        writers.append(sw)
+        views.append(driver_views)
+        for v, (kind, _) in dict.items(sw.values):
+            if v not in available:
+                available[v] = kind
+    # What each run returns: its values that later runs, the driver's views or the
+    # program's outputs read.
+    needed = {a for a in ir.outs if isinstance(a, Var)}
+    outputs = [None] * len(writers)
+    for i in reversed(range(len(writers))):
+        sw = writers[i]
+        outputs[i] = [v for v in dict.keys(sw.values)
+                      if v in needed and v not in sw.values.params]
+        needed.update(sw.values.params)
+        needed.update(e.inputs[0] for e in views[i])
+    consts = [(plan.names[v], val) for v, val in zip(ir.constvars, ir.constvals)]
+    names = {v: _safe(plan.names[v]) for v in plan.names}  # the driver's: the IR's names
+    modules: dict[str, str] = {}  # module name -> source, in order of first call
+    body: list[str] = []
+    for (start, stop), sw, outs, driver_views in zip(plan.segments, writers, outputs, views):
+        span = f"kernel {start}" if stop - start == 1 else f"kernels {start}-{stop - 1}"
+        body.append(f"# {span}")
+        body += [f"{names[e.outs[0]]} = {view_expr(e, names[e.inputs[0]])}"
+                 for e in driver_views]
+        if not sw.w.lines:
+            continue
+        sw.w.line("return (" + "".join(f"{sw.values[v][1]}, " for v in outs) + ")")
+        args = [names[v] for v in sw.values.params]
+        for _, val in sw.consts:  # constants of loop bodies
+            args.append(f"k{len(consts)}")
+            consts.append((args[-1], val))
+        params = [f"p{i}" for i in range(len(sw.values.params))] + [n for n, _ in sw.consts]
+        lines = _module_header("A run of kernels of a program generated by tracejit.",
+                               note="Its driver calls `kernel` with the values the run reads "
+                                    "and gets back those later runs read.")
+        text = "\n".join(lines + _njit_function(sw, params, fastmath)).rstrip() + "\n"
+        module = "tj_" + source_key(text)
+        modules.setdefault(module, text)
+        handle = f"_f{list(modules).index(module)}"
+        call = f"{handle}({', '.join(args)})"
+        body.append(f"{''.join(names[v] + ', ' for v in outs)}= {call}" if outs else call)
+        for v in outs:
+            if not v.aval.shape and v.aval.dtype not in (dtypes.float64, dtypes.int64,
+                                                        dtypes.bool_):
+                # Numba returns scalars as Python numbers: keep the dtype for the next run.
+                body.append(f"{names[v]} = np.{v.aval.dtype.name}({names[v]})")
+    results = []
+    producers = plan_producers(plan)
+    for a in ir.outs:
+        if isinstance(a, Literal):
+            results.append(f"np.{a.aval.dtype.name}({literal(a.value, a.aval.dtype)})")
+        elif a.aval.shape and (a in ir.invars or a in ir.constvars or (
+                a in producers and producers[a].prim in CONTROL_PRIMS)):
+            results.append(names[a] + ".copy()")  # never the caller's or a constant's buffer
+        else:
+            results.append(names[a])
+    body.append("return " + (results[0] if len(results) == 1 else
+                             "(" + "".join(r + ", " for r in results) + ")"))
+    params = [names[v] for v in ir.invars]
+    const_params = [_safe(n) for n, _ in consts]
+    lines = _module_header(
+        f"Generated by tracejit from IR `{ir.name}`: a driver calling {len(modules)} "
+        "compiled functions (in the modules beside this one) in turn.",
+        imports=("importlib.util", "os", "sys", None, "numpy as np"))
+    lines += _constants_header(const_params)
+    lines += [
+        "",
+        "def _function(module_name):",
+        '    """`kernel` of a module beside this file (already imported when tracejit runs',
+        '    this program)."""',
+        '    full_name = "tracejit_generated_" + module_name[3:]',
+        "    module = sys.modules.get(full_name)",
+        "    if module is None:",
+        "        here = os.path.dirname(os.path.abspath(__file__))",
+        "        spec = importlib.util.spec_from_file_location(",
+        "            full_name, os.path.join(here, module_name + '.py'))",
+        "        module = importlib.util.module_from_spec(spec)",
+        "        sys.modules[full_name] = module",
+        "        spec.loader.exec_module(module)",
+        "    return module.kernel",
+        "",
+        "",
+    ]
+    lines += [f"_f{i} = _function({m!r})" for i, m in enumerate(modules)]
+    lines += ["", "", f"def kernel({', '.join(params + const_params)}):"]
+    lines += ["    " + line for line in body]
+    lines += ["", ""] + _run_function(params, const_params)
+    return Generated("\n".join(lines) + "\n", consts, list(modules.items()))
+
+
+def plan_producers(plan: Plan) -> dict:
+    """Var -> the equation that defines it (computed once per plan)."""
+    cached = plan.__dict__.get("_producers")
+    if cached is None:
+        cached = plan.__dict__["_producers"] = {v: e for e in plan.ir.eqns for v in e.outs}
+    return cached
+
+
+def plan_order(plan: Plan) -> dict:
+    """id(equation) -> its position in the program (computed once per plan)."""
+    cached = plan.__dict__.get("_order")
+    if cached is None:
+        cached = plan.__dict__["_order"] = {id(e): i for i, e in enumerate(plan.ir.eqns)}
+    return cached
+
+
+def plan_uses(plan: Plan) -> dict:
+    """Var -> how many equation inputs and program outputs read it (once per plan)."""
+    cached = plan.__dict__.get("_uses")
+    if cached is None:
+        cached = {}
+        for e in plan.ir.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    cached[a] = cached.get(a, 0) + 1
+        for a in plan.ir.outs:
+            if isinstance(a, Var):
+                cached[a] = cached.get(a, 0) + 1
+        plan.__dict__["_uses"] = cached
+    return cached

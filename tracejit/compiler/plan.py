@@ -48,7 +48,7 @@ CALL_PRIMS = CONTROL_PRIMS | {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, r
 
 @dataclass(eq=False)
 class Computation:
-    kind: str  # "write" | "reduce" | "call"
+    kind: str  # "write" | "reduce" | "call" | "view"
     eqn: Eqn
     domain: tuple = ()  # the iteration space of its loop nest
     mode: str = ""  # reductions: "row" (per outer iteration) or "accumulate"
@@ -85,6 +85,10 @@ class Plan:
     materialized: set  # Vars computed by a computation
     stored: set  # Vars kept in an array (or a function-level scalar) beyond their stage
     names: dict
+    # Runs of kernels compiled as one function each: [(start, stop), ...]. One run for
+    # most programs; big ones are split (see `choose_segments`).
+    segments: list = field(default_factory=list)
+    views: set = field(default_factory=set)  # materialized values that are views (no copy)
 
     def __str__(self) -> str:
         return format_plan(self)
@@ -103,6 +107,7 @@ class _Planner:
         self.given: set[Var] = set(ir.invars) | set(ir.constvars)
         self.materialized: set[Var] = set()
         self.kernels: list = []
+        self.views: set[Var] = set()
         # var -> (kernel index, stage index, computation)
         self.where: dict[Var, tuple] = {}
 
@@ -144,6 +149,21 @@ class _Planner:
                    if e.prim not in INLINABLE | REDUCE_PRIMS | CALL_PRIMS]
         if unknown:
             raise NotImplementedError(f"the compiler has no loop rule for {sorted(set(unknown))}")
+        # A value that must be materialized and is a contiguous slice or reshape (or a chain
+        # of them) of a materialized array (e.g. `xs[t]` fed to a matmul) is a view of it:
+        # no copy, no loop.
+        base_of: dict = {}
+        for e in self.ir.eqns:
+            if is_contiguous_view(e) and isinstance(e.inputs[0], Var):
+                base = e.inputs[0]
+                if base in self.given or base in needs or base in base_of:
+                    base_of[e.outs[0]] = base
+        outs = {a for a in self.ir.outs if isinstance(a, Var)}
+        for v in list(needs):
+            while v in base_of and v not in self.views and v not in outs:
+                self.views.add(v)
+                needs.add(v)
+                v = base_of[v]
         self.materialized = needs
 
     def is_fill(self, v) -> bool:
@@ -183,7 +203,7 @@ class _Planner:
                     walk(eqn.inputs[pos], sub)
 
         eqn = comp.eqn
-        if comp.kind == "call":  # call kernels read their operands anywhere
+        if comp.kind in ("call", "view"):  # call kernels read their operands anywhere
             for a in eqn.inputs:
                 walk(a, None)
         elif comp.kind == "reduce":
@@ -250,7 +270,7 @@ class _Planner:
         """Put `comp` in the best kernel that can hold it: joining an existing loop first,
         then a new stage of a kernel with outer loops; the search goes back from the last
         kernel to the one that produces a value `comp` reads."""
-        if comp.kind == "call":
+        if comp.kind in ("call", "view"):
             self.kernels.append(CallKernel(comp))
             for v in comp.eqn.outs:
                 self.where[v] = (len(self.kernels) - 1, 0, comp)
@@ -354,7 +374,9 @@ class _Planner:
             v = eqn.outs[0]
             if v not in self.materialized:
                 continue
-            if eqn.prim in REDUCE_PRIMS:
+            if v in self.views:
+                comp = Computation("view", eqn, v.aval.shape, "view")
+            elif eqn.prim in REDUCE_PRIMS:
                 comp = Computation("reduce", eqn, eqn.inputs[0].aval.shape)
             elif eqn.prim in CALL_PRIMS:
                 comp = Computation("call", eqn, v.aval.shape, "call")
@@ -363,7 +385,7 @@ class _Planner:
             self.place(comp)
         self.choose_row_caches()
         return Plan(self.ir, self.kernels, set(self.materialized), self.stored_values(),
-                    var_names(self.ir))
+                    var_names(self.ir), views=set(self.views))
 
     def stored_values(self) -> set:
         """Values that need an array/scalar beyond their own stage."""
@@ -375,7 +397,7 @@ class _Planner:
             comps = [kernel.comp] if isinstance(kernel, CallKernel) else \
                 [c for st in kernel.stages for c in st.items]
             for comp in comps:
-                if comp.kind == "call":
+                if comp.kind in ("call", "view"):
                     stored.update(v for v, _ in self.reads(comp, [])
                                   if v in self.where)
                     stored.update(comp.eqn.outs)
@@ -400,9 +422,121 @@ class _Planner:
         return stored
 
 
-def make_plan(ir: IR) -> Plan:
-    """Group the equations of an optimized IR into loop kernels."""
-    return _Planner(ir).run()
+def is_contiguous_view(e: Eqn) -> bool:
+    """A reshape, or a slice that takes a contiguous block of a C-order array (unit steps;
+    length 1 on the axes before some axis, everything of the axes after it)."""
+    if e.prim not in (st.reshape_p, st.slice_p) or not e.inputs[0].aval.shape \
+            or not e.outs[0].aval.shape:
+        return False
+    if e.prim is st.reshape_p:
+        return True
+    if e.prim is not st.slice_p:
+        return False
+    p, shape = e.params, e.inputs[0].aval.shape
+    if any(s != 1 for s in p["strides"]):
+        return False
+    lengths = [hi - lo for lo, hi in zip(p["start"], p["limit"])]
+    d = next((i for i, n in enumerate(lengths) if n != 1), len(shape) - 1)
+    return all(p["start"][i] == 0 and p["limit"][i] == shape[i]
+               for i in range(d + 1, len(shape)))
+
+
+def make_plan(ir: IR, split: bool = True) -> Plan:
+    """Group the equations of an optimized IR into loop kernels (and, if `split`, the
+    kernels of a big program into separately compiled runs)."""
+    plan = _Planner(ir).run()
+    plan.segments = choose_segments(plan) if split else [(0, len(plan.kernels))]
+    return plan
+
+
+# -- segments: big programs as several compiled functions ------------------------------------
+#
+# Numba compiles one function in time that grows faster than its size (type inference and
+# LLVM over one huge body), and at about 0.1 s per loop nest on a 2-core machine. A program of
+# many kernels is therefore split into runs of kernels, each compiled as its own function and
+# called in turn by a plain Python driver. Programs unrolled by a Python loop repeat the same
+# run of kernels (one step forward, one step backward): each repetition becomes one run, the
+# runs print the same code, and one compiled function serves all of them. The driver costs
+# about a microsecond per run it calls, so small programs stay one function.
+
+SPLIT_ABOVE_KERNELS = 24  # programs with more kernels than this are split
+MAX_RUN_KERNELS = 16  # longest run of distinct kernels in one function
+MAX_PERIOD = 24  # longest repeated run of kernels looked for
+
+
+def choose_segments(plan: Plan) -> list[tuple[int, int]]:
+    """[(start, stop)] kernel ranges, each compiled as one function. Views take no part in
+    finding repetitions (`xs[t]` differs in each step; the driver takes such views)."""
+    n = len(plan.kernels)
+    real = [k for k, kern in enumerate(plan.kernels)
+            if not (isinstance(kern, CallKernel) and kern.comp.kind == "view")]
+    if len(real) <= SPLIT_ABOVE_KERNELS:
+        return [(0, n)]
+    producer = {v: e for e in plan.ir.eqns for v in e.outs}
+    given = set(plan.ir.invars) | set(plan.ir.constvars)
+    order = {id(e): i for i, e in enumerate(plan.ir.eqns)}
+    ids: dict = {}
+    seq = [ids.setdefault(_kernel_signature(plan, plan.kernels[k], producer, given, order),
+                          len(ids)) for k in real]
+    cuts: list[int] = []  # positions in `real` where a new function starts
+    plain_start = 0
+
+    def flush(stop: int) -> None:
+        cuts.extend(range(plain_start, stop, MAX_RUN_KERNELS))
+
+    i, m = 0, len(seq)
+    while i < m:
+        period, repeats = _repetition(seq, i)
+        if repeats < 2 or period * repeats < 4:
+            i += 1
+            continue
+        flush(i)
+        unit = period * max(1, 4 // period)  # a run of at least ~4 kernels per call
+        reps = period * repeats // unit
+        cuts.extend(i + r * unit for r in range(reps))
+        i += reps * unit
+        plain_start = i
+    flush(m)
+    starts = [0] + [real[c] for c in cuts if c > 0]
+    return [(a, b) for a, b in zip(starts, starts[1:] + [n]) if b > a]
+
+
+def _repetition(seq: list, i: int) -> tuple[int, int]:
+    """(period, repeats) of the run starting at `i` that repeats back to back and covers
+    the most kernels (the shortest such period on ties)."""
+    best = (1, 1)
+    n = len(seq)
+    for p in range(1, min(MAX_PERIOD, (n - i) // 2) + 1):
+        unit = seq[i:i + p]
+        r = 1
+        while i + (r + 1) * p <= n and seq[i + r * p:i + (r + 1) * p] == unit:
+            r += 1
+        if r >= 2 and p * r > best[0] * best[1]:
+            best = (p, r)
+    return best
+
+
+def _kernel_signature(plan: Plan, kernel, producer: dict, given: set, order: dict) -> tuple:
+    """What a kernel computes, without which variables it reads: kernels with equal
+    signatures are candidates for one compiled function."""
+    if isinstance(kernel, CallKernel):
+        return ("call", _eqn_signature(kernel.comp.eqn))
+    stages = []
+    for stage in kernel.stages:
+        items = []
+        for comp in stage.items:
+            cone = _cone(comp, producer, plan.materialized, given, order)
+            items.append((comp.kind, comp.mode, _eqn_signature(comp.eqn),
+                          tuple(_eqn_signature(e) for e in cone)))
+        stages.append((stage.inner, tuple(items)))
+    return ("loop", kernel.outer, tuple(stages), tuple(sorted(kernel.row_cache.values())))
+
+
+def _eqn_signature(e: Eqn) -> tuple:
+    params = tuple(sorted((k, str(v) if isinstance(v, (IR, tuple, list)) else repr(v))
+                          for k, v in e.params.items()))
+    ins = tuple(repr(a) if isinstance(a, Literal) else str(a.aval) for a in e.inputs)
+    return (e.prim.name, params, ins, tuple(str(v.aval) for v in e.outs))
 
 
 # -- printing --------------------------------------------------------------------------------
@@ -424,10 +558,14 @@ def format_plan(plan: Plan) -> str:
     lines = [f"plan {ir.name}(" + ", ".join(f"{name(v)}: {v.aval}" for v in ir.invars)
              + ") -> " + ", ".join(name(a) for a in ir.outs)]
     producer = {v: e for e in ir.eqns for v in e.outs}
+    order = {id(e): i for i, e in enumerate(ir.eqns)}
+    planner = _Planner(ir)
+    planner.materialized = plan.materialized
     for k, kernel in enumerate(plan.kernels):
         if isinstance(kernel, CallKernel):
             c = kernel.comp
-            lines.append(f"  kernel {k}: call {c.eqn.prim.name} -> {name(c.var)} "
+            what = "view" if c.kind == "view" else "call"
+            lines.append(f"  kernel {k}: {what} {c.eqn.prim.name} -> {name(c.var)} "
                          f"{c.var.aval}   [{eqn_text(c.eqn)}]")
             continue
         head = f"loop over {_shape(kernel.outer)}" if kernel.outer else "no outer loop"
@@ -438,8 +576,6 @@ def format_plan(plan: Plan) -> str:
         for s, stage in enumerate(kernel.stages):
             inner = f"inner loop over {_shape(stage.inner)}" if stage.inner else "body"
             lines.append(f"    stage {s}: {inner}")
-            planner = _Planner(ir)
-            planner.materialized = plan.materialized
             reads: set = set()
             inlined: list = []
             cached_before = {v for v, first in kernel.row_cache.items() if first < s}
@@ -447,8 +583,9 @@ def format_plan(plan: Plan) -> str:
                 idx = _loop_vars(kernel.outer, stage.inner)
                 for v, _ in planner.reads(comp, idx):
                     reads.add(v)
-                inlined += _cone(comp, producer, plan.materialized | cached_before,
-                                 planner.given)
+                inlined += _cone(comp, producer, (plan.materialized | cached_before)
+                                 if cached_before else plan.materialized,
+                                 planner.given, order)
             for comp in stage.items:
                 verb = {"write": "writes", "row": "reduces per row",
                         "accumulate": "accumulates"}[comp.mode]
@@ -465,11 +602,15 @@ def format_plan(plan: Plan) -> str:
                 lines.append("      recomputes " + "; ".join(eqn_text(e) for e in seen_eqns))
     outs = ", ".join(name(a) for a in ir.outs)
     lines.append(f"  outputs {outs}")
+    if len(plan.segments) > 1:
+        runs = ", ".join(f"{a}-{b - 1}" if b - a > 1 else str(a) for a, b in plan.segments)
+        lines.append(f"  compiled as {len(plan.segments)} functions (kernels {runs})")
     return "\n".join(lines)
 
 
-def _cone(comp, producer, materialized, given) -> list:
-    """Inlined equations a computation recomputes, in IR order."""
+def _cone(comp, producer, materialized, given, order: dict | None = None) -> list:
+    """Inlined equations a computation recomputes, in IR order (`order`: id(eqn) ->
+    position, computed from `producer` when not given)."""
     found = []
     stack = list(comp.eqn.inputs)
     seen = set()
@@ -481,5 +622,6 @@ def _cone(comp, producer, materialized, given) -> list:
         e = producer[a]
         found.append(e)
         stack.extend(e.inputs)
-    order = {id(e): i for i, e in enumerate(producer.values())}
+    if order is None:
+        order = {id(e): i for i, e in enumerate(producer.values())}
     return sorted(found, key=lambda e: order.get(id(e), 0))
