@@ -138,7 +138,7 @@ class Writer:
 
 class ModuleWriter:
     def __init__(self, plan: Plan, fastmath, parallel: bool = False, parent=None,
-                 prefix: str = ""):
+                 prefix: str = "", names: dict | None = None):
         self.plan = plan
         self.ir = plan.ir
         self.prefix = prefix
@@ -146,7 +146,8 @@ class ModuleWriter:
         self.root = self if parent is None else parent.root
         self.consts: list = []  # (name, value) of every constant, on the root writer
         self.blas_dtypes: set = set()  # dtypes of the BLAS calls, on the root writer
-        self.names = {v: _safe(prefix + n) for v, n in plan.names.items()}
+        self.names = names if names is not None else \
+            {v: _safe(prefix + n) for v, n in plan.names.items()}
         self.producer = plan_producers(plan)
         self.values: dict[Var, tuple] = {}  # var -> ("array" | "scalar", name)
         self.local_count: dict[str, int] = {}
@@ -308,13 +309,12 @@ class ModuleWriter:
 
     def comment_kernel(self, title: str, comps: list) -> None:
         self.w.line(f"# {title}")
-        shown = []
+        shown: dict = {}  # an ordered set
+        given = set(self.ir.invars) | set(self.ir.constvars)
         for comp in comps:
-            for e in _cone(comp, self.producer, self.plan.materialized,
-                           set(self.ir.invars) | set(self.ir.constvars),
+            for e in _cone(comp, self.producer, self.plan.materialized, given,
                            plan_order(self.plan)) + [comp.eqn]:
-                if e not in shown:
-                    shown.append(e)
+                shown.setdefault(e, None)
         for e in shown:
             text = " ".join(self.comment_name(a) if isinstance(a, Var) else repr(a)
                             for a in e.inputs)
@@ -1215,8 +1215,7 @@ class SegmentWriter(ModuleWriter):
     """Writes one run of kernels as a function of the values it reads."""
 
     def __init__(self, plan: Plan, fastmath, parallel: bool, available: dict):
-        super().__init__(plan, fastmath, parallel)
-        self.names = _Canonical("x")
+        super().__init__(plan, fastmath, parallel, names=_Canonical("x"))
         self.values = _Reads(available)
 
     def comment_name(self, v: Var) -> str:

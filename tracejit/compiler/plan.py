@@ -39,6 +39,10 @@ EXPENSIVE = {ew.exp_p, ew.expm1_p, ew.exp2_p, ew.log_p, ew.log1p_p, ew.log2_p, e
              ew.pow_p, ew.atan2_p, ew.hypot_p, ew.cbrt_p, ew.logaddexp_p}
 REDUCE_PRIMS = {rd.reduce_sum_p, rd.reduce_max_p, rd.reduce_min_p, rd.reduce_prod_p}
 MAX_INLINE_DEPTH = 64  # longest chain of inlined equations recomputed inside one loop body
+# Most equations one loop kernel computes: Numba compiles a loop body in time that grows
+# faster than its length (LLVM on one huge basic block), so a longer fused chain is cut
+# into several loops, materializing arrays at the cuts.
+MAX_KERNEL_SIZE = 256
 # Control flow: real loops and branches whose bodies are planned and generated recursively.
 CONTROL_PRIMS = {cf.cond_p, cf.scan_p, cf.while_p, cf.checkpoint_p, cf.call_p,
                  cf.while_record_p, cf.replay_p}
@@ -71,6 +75,9 @@ class LoopKernel:
     # Expensive inlined values that several stages of one outer iteration read at the same
     # element: computed once per row into a row-sized scratch buffer (var -> first stage).
     row_cache: dict = field(default_factory=dict)
+    size: int = 0  # equations its loop bodies compute
+    block: int | None = None  # the repeated block its computations belong to (if any)
+    computes: set = field(default_factory=set)  # the inlined values among them
 
 
 @dataclass(eq=False)
@@ -108,6 +115,8 @@ class _Planner:
         self.materialized: set[Var] = set()
         self.kernels: list = []
         self.views: set[Var] = set()
+        self._reads_memo: dict = {}
+        self.block_of = {e: b for e, b in zip(ir.eqns, find_blocks(ir)) if b is not None}
         # var -> (kernel index, stage index, computation)
         self.where: dict[Var, tuple] = {}
 
@@ -117,6 +126,14 @@ class _Planner:
         for a in self.ir.outs:
             if isinstance(a, Var) and a in self.producer:
                 needs.add(a)
+        # What one repeated block hands to another is materialized: no inlined cone crosses
+        # a block boundary, so every copy of a block plans the same kernels.
+        block_of = self.block_of
+        for e in self.ir.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var) and a in self.producer and \
+                        block_of.get(self.producer[a]) != block_of.get(e):
+                    needs.add(a)
         for e in self.ir.eqns:
             if e.prim in REDUCE_PRIMS or e.prim in CALL_PRIMS:
                 needs.update(e.outs)
@@ -178,6 +195,12 @@ class _Planner:
     def reads(self, comp: Computation, idx: list) -> list[tuple]:
         """(var, index or None if data-dependent) for every materialized value the
         computation's inlined cone reads, when computing element `idx` of its domain."""
+        key = (id(comp), tuple(idx))
+        if key not in self._reads_memo:  # comp kept beside its reads: its id stays unique
+            self._reads_memo[key] = (comp, self._reads(comp, idx))
+        return self._reads_memo[key][1]
+
+    def _reads(self, comp: Computation, idx: list) -> list[tuple]:
         out: list[tuple] = []
         seen: set = set()
 
@@ -277,10 +300,14 @@ class _Planner:
             return
         reads = self.reads_for_placement(comp)
         produced_by = {self.where[v][0] for v, _ in reads if v in self.where}
+        # What the loop body must compute for it: its inlined cone, less what the kernel
+        # computes already (a loop body computes each value once).
+        cone = {v for v, _ in self.inlined_visits(comp, _loop_vars((), comp.domain))}
         best = None
         for k in reversed(range(len(self.kernels))):
             kernel = self.kernels[k]
-            if isinstance(kernel, LoopKernel):
+            if isinstance(kernel, LoopKernel) and kernel.block == self.block_of.get(comp.eqn) \
+                    and kernel.size + 1 + len(cone - kernel.computes) <= MAX_KERNEL_SIZE:
                 for mode, inner in self.fits(kernel, comp):
                     how = self.check(k, comp, inner)
                     if how is None:
@@ -292,7 +319,8 @@ class _Planner:
             if k in produced_by:
                 break
         if best is None:
-            self.kernels.append(LoopKernel(self.fresh_outer(comp)))
+            self.kernels.append(LoopKernel(self.fresh_outer(comp),
+                                           block=self.block_of.get(comp.eqn)))
             k = len(self.kernels) - 1
             mode, inner = self.fits(self.kernels[k], comp)[0]
             how = self.check(k, comp, inner)
@@ -300,6 +328,9 @@ class _Planner:
             best = (0, k, mode, inner, how)
         _, k, mode, inner, how = best
         self.add(k, comp, mode, inner, how)
+        kernel = self.kernels[k]
+        kernel.size += 1 + len(cone - kernel.computes)
+        kernel.computes |= cone
 
     def fresh_outer(self, comp: Computation) -> tuple:
         s = comp.domain
@@ -422,6 +453,68 @@ class _Planner:
         return stored
 
 
+# -- repeated blocks: programs unrolled by a Python loop ---------------------------------------
+#
+# A Python loop traced S times leaves S copies of its body in the IR (and, in a gradient, S
+# copies of its transposed body). Finding them lets the planner cut kernels at the copies'
+# boundaries, materializing what one copy hands to the next: every copy then plans to the
+# same kernels, prints the same code and shares one compiled function (`choose_segments`).
+
+BLOCKS_MIN_EQNS = 120  # smaller programs compile fast as they are
+MIN_BLOCK_REPEATS = 3
+_CANDIDATE_PERIODS = 8  # how many next occurrences of an equation are tried as a period
+
+
+def find_blocks(ir: IR) -> list:
+    """Per equation, the index of the repeated block it belongs to, or None."""
+    n = len(ir.eqns)
+    blocks: list = [None] * n
+    if n < BLOCKS_MIN_EQNS:
+        return blocks
+    ids: dict = {}
+    seq = [ids.setdefault(_eqn_signature(e), len(ids)) for e in ir.eqns]
+    # Polynomial prefix hashes: equal runs of signatures compare in O(1).
+    mod, base = (1 << 61) - 1, 1_000_003
+    prefix, power = [0] * (n + 1), [1] * (n + 1)
+    for i, x in enumerate(seq):
+        prefix[i + 1] = (prefix[i] * base + x + 1) % mod
+        power[i + 1] = power[i] * base % mod
+
+    def run_hash(a: int, b: int) -> int:
+        return (prefix[b] - prefix[a] * power[b - a]) % mod
+
+    following: list = [None] * n  # next position with the same signature
+    last: dict = {}
+    for i in reversed(range(n)):
+        following[i] = last.get(seq[i])
+        last[seq[i]] = i
+    block, i = 0, 0
+    while i < n:
+        best = (0, 0)  # (period, repeats)
+        j = following[i]
+        for _ in range(_CANDIDATE_PERIODS):
+            if j is None:
+                break
+            p = j - i
+            if i + 2 * p > n:
+                break
+            h, r = run_hash(i, j), 1
+            while i + (r + 1) * p <= n and run_hash(i + r * p, i + (r + 1) * p) == h:
+                r += 1
+            if r >= MIN_BLOCK_REPEATS and p * r > best[0] * best[1]:
+                best = (p, r)
+            j = following[j]
+        p, r = best
+        if not r:
+            i += 1
+            continue
+        for k in range(r):
+            blocks[i + k * p:i + (k + 1) * p] = [block] * p
+            block += 1
+        i += p * r
+    return blocks
+
+
 def is_contiguous_view(e: Eqn) -> bool:
     """A reshape, or a slice that takes a contiguous block of a C-order array (unit steps;
     length 1 on the axes before some axis, everything of the axes after it)."""
@@ -533,10 +626,22 @@ def _kernel_signature(plan: Plan, kernel, producer: dict, given: set, order: dic
 
 
 def _eqn_signature(e: Eqn) -> tuple:
-    params = tuple(sorted((k, str(v) if isinstance(v, (IR, tuple, list)) else repr(v))
-                          for k, v in e.params.items()))
-    ins = tuple(repr(a) if isinstance(a, Literal) else str(a.aval) for a in e.inputs)
-    return (e.prim.name, params, ins, tuple(str(v.aval) for v in e.outs))
+    params = tuple(sorted((k, _param_signature(v)) for k, v in e.params.items()))
+    ins = tuple(("lit", a.aval.dtype, a.value.item()) if isinstance(a, Literal) else
+                (a.aval.shape, a.aval.dtype) for a in e.inputs)
+    return (e.prim, params, ins, tuple((v.aval.shape, v.aval.dtype) for v in e.outs))
+
+
+def _param_signature(value):
+    if isinstance(value, IR):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(_param_signature(v) for v in value)
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return repr(value)
 
 
 # -- printing --------------------------------------------------------------------------------
