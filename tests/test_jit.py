@@ -470,7 +470,8 @@ def cache_env(tmp_path):
     tests use the default cache)."""
     root = tmp_path
     cache = root / "cache"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACEJIT_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TRACEJIT_") or k == "TRACEJIT_VECTOR_MATH"}  # same math mode
     env["TRACEJIT_CACHE_DIR"] = str(cache)
     x = X1[:64]
     np.save(root / "x.npy", x)
@@ -619,7 +620,8 @@ def test_disable_jit_context_interprets(compiles):
 
 def test_disable_jit_environment_variable(tmp_path):
     empty_cache = tmp_path / "cache"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACEJIT_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TRACEJIT_") or k == "TRACEJIT_VECTOR_MATH"}  # same math mode
     env.update(TRACEJIT_DISABLE_JIT="1", TRACEJIT_CACHE_DIR=str(empty_cache))
     np.save(tmp_path / "x.npy", X1)
     out = tmp_path / "g.npy"

@@ -24,6 +24,7 @@ from ..primitives import indexing as ix
 from ..primitives import linalg as la
 from ..primitives import reductions as rd
 from ..primitives import structural as st
+from . import vecmath
 from .index import ELEMENTWISE_LIKE, input_reads
 from .plan import CONTROL_PRIMS, CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
 
@@ -146,6 +147,7 @@ class ModuleWriter:
         self.root = self if parent is None else parent.root
         self.consts: list = []  # (name, value) of every constant, on the root writer
         self.blas_dtypes: set = set()  # dtypes of the BLAS calls, on the root writer
+        self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
         self.names = names if names is not None else \
             {v: _safe(prefix + n) for v, n in plan.names.items()}
         self.producer = plan_producers(plan)
@@ -290,10 +292,17 @@ class ModuleWriter:
             return _wrap_narrow_int(_integer_pow(args[0], eqn.params["y"], dtype), dtype)
         row = ew.elementwise_table[prim]
         in_dtype = eqn.inputs[0].aval.dtype
-        if prim in _FLOAT_EXPR and dtypes.is_float(in_dtype):
-            return _FLOAT_EXPR[prim].format(*args)
-        return _wrap_narrow_int(
-            row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype)), dtype)
+        if dtypes.is_float(in_dtype):
+            if prim in _FLOAT_EXPR:
+                return _FLOAT_EXPR[prim].format(*args)
+            if vecmath.covers(prim.name):  # the renderer spells the call (vector or scalar)
+                return self.root.math.call(prim.name, in_dtype, args)
+        expr = row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+        if dtypes.is_float(in_dtype) and "math." in expr:  # math calls inside an expression
+            expr = _MATH_CALL.sub(
+                lambda m: (self.root.math.function(m.group(1), in_dtype) or m.group(0)[:-1])
+                + "(", expr)
+        return _wrap_narrow_int(expr, dtype)
 
     # -- kernels --------------------------------------------------------------------------
     def alloc(self, v: Var) -> None:
@@ -1049,6 +1058,8 @@ def _is_simple(expr: str) -> bool:
         expr.count("(") == 1 and " " not in expr
 
 
+_MATH_CALL = re.compile(r"\bmath\.(\w+)\(")
+
 # Float floor division: Python's `//` on floats goes through Numba's math.floor, which
 # returns int64 (garbage for nan, inf and |x| >= 2**63); integer `//` is right as it is.
 _FLOAT_EXPR = {ew.floor_divide_p: "np.floor_divide({0}, {1})"}
@@ -1149,6 +1160,9 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
             "",
         ]
     par = ", parallel=True" if mw.used_prange else ""
+    math_preamble = mw.math.preamble()
+    if math_preamble:
+        lines += [math_preamble]
     lines += ["", f"@numba.njit(cache=True, error_model='numpy', "
                   f"fastmath={_fastmath_text(fastmath)}{par})",
               f"def kernel({', '.join(params)}):"]

@@ -45,7 +45,7 @@ _TABLE: dict[str, tuple[str, int, str]] = {
     "cos": ("cos", 1, "math.cos({0})"),
     "tan": ("tan", 1, "math.tan({0})"),
     "exp": ("exp", 1, "math.exp({0})"),
-    "exp2": ("exp2", 1, "math.pow(2.0, {0})"),
+    "exp2": ("exp2", 1, "math.pow({two}, {0})"),
     "expm1": ("expm1", 1, "math.expm1({0})"),
     "log": ("log", 1, "math.log({0})"),
     "log2": ("log2", 1, "math.log2({0})"),
@@ -250,7 +250,8 @@ def call(fn: str, dtype, args: Sequence[str], platform: Platform | None = None) 
         raise TypeError(f"{fn} takes {_TABLE[fn][1]} argument(s), got {len(args)}")
     if target(platform).symbols(fn, dtype):
         return f"{intrinsic_name(fn, dtype)}({', '.join(args)})"
-    return _TABLE[fn][2].format(*args)
+    two = "2.0" if _bits(dtype) != 32 else "np.float32(2.0)"
+    return _TABLE[fn][2].format(*args, two=two)
 
 
 # The runtime part of the preamble, pasted verbatim into generated modules: it must need
@@ -380,6 +381,14 @@ class MathRenderer:
         if self.platform.symbols(fn, dtype):
             self.used.add((_canonical(fn), _bits(dtype)))
         return call(fn, dtype, args, self.platform)
+
+    def function(self, fn: str, dtype) -> str | None:
+        """The intrinsic's name if `fn` on `dtype` has vector variants here (recording the
+        use), else None: for expressions that spell `math.<fn>(...)` inside a larger one."""
+        if not covers(fn) or not self.platform.symbols(fn, dtype):
+            return None
+        self.used.add((_canonical(fn), _bits(dtype)))
+        return intrinsic_name(fn, dtype)
 
     def preamble(self) -> str:
         """Like `preamble` for every call spelled so far."""

@@ -259,7 +259,7 @@ def _sq(x):
 exp_p, exp = unary("exp", np.exp, "math.exp({0})", lambda t, x, out: mul(t, out))
 expm1_p, expm1 = unary("expm1", np.expm1, "math.expm1({0})",
                        lambda t, x, out: mul(t, add(out, 1.0)))
-exp2_p, exp2 = unary("exp2", np.exp2, "math.pow(2.0, {0})",
+exp2_p, exp2 = unary("exp2", np.exp2, "math.pow({two}, {0})",
                      lambda t, x, out: mul(t, mul(out, math.log(2.0))))
 log_p, log = unary("log", np.log, "math.log({0})", lambda t, x, out: div(t, x))
 log1p_p, log1p = unary("log1p", np.log1p, "math.log1p({0})",
@@ -294,7 +294,7 @@ atanh_p, atanh = unary("atanh", np.arctanh, "math.atanh({0})",
                        lambda t, x, out: div(t, sub(1.0, _sq(x))))
 logistic_p, logistic = unary(
     "logistic", lambda x: np.exp(-np.logaddexp(0, -x)).astype(x.dtype),
-    "(1.0 / (1.0 + math.exp(-{0})))",
+    "({one} / ({one} + math.exp(-{0})))",
     lambda t, x, out: mul(t, mul(out, sub(1.0, out))))
 abs_p, abs_ = unary("abs", np.abs, "abs({0})", lambda t, x, out: mul(t, sign(x)),
                     inputs="number")
