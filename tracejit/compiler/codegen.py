@@ -148,6 +148,7 @@ class ModuleWriter:
         self.consts: list = []  # (name, value) of every constant, on the root writer
         self.blas_dtypes: set = set()  # dtypes of the BLAS calls, on the root writer
         self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
+        self.reduction_ops: set = set()  # "add"/"mul" reassociating steps used, on the root
         self.names = names if names is not None else \
             {v: _safe(prefix + n) for v, n in plan.names.items()}
         self.producer = plan_producers(plan)
@@ -304,6 +305,16 @@ class ModuleWriter:
                 + "(", expr)
         return _wrap_narrow_int(expr, dtype)
 
+    def combine(self, prim, acc: str, v: str, dtype) -> str:
+        """One step of a reduction into a scalar accumulator. Float sums and products
+        may be reassociated (`_radd`/`_rmul`), so the loop vectorizes into partial sums;
+        every other float operation keeps IEEE order."""
+        if dtypes.is_float(dtype) and prim in (rd.reduce_sum_p, rd.reduce_prod_p):
+            op = "add" if prim is rd.reduce_sum_p else "mul"
+            self.root.reduction_ops.add(op)
+            return f"_r{op}({acc}, {v})"
+        return _combine(prim, acc, v, dtype)
+
     # -- kernels --------------------------------------------------------------------------
     def alloc(self, v: Var) -> None:
         name = self.name(v)
@@ -412,15 +423,18 @@ class ModuleWriter:
                         self.w.line(f"{acc}_nan |= {value} != {value}")
                     elif comp.mode == "row":
                         acc = next(a for c, a in row_locals if c is comp)
-                        self.w.line(f"{acc} = {_combine(comp.eqn.prim, acc, value, dtype)}")
+                        self.w.line(f"{acc} = {self.combine(comp.eqn.prim, acc, value, dtype)}")
                     else:
                         axes = comp.eqn.params["axes"]
                         kept = [i for d, i in enumerate(idx) if d not in axes]
                         target = f"{self.name(v)}[{', '.join(kept)}]" if kept else \
                             self.name(v)
-                        if not kept and comp.eqn.prim is rd.reduce_sum_p:
+                        if not kept and comp.eqn.prim is rd.reduce_sum_p and parallel:
                             self.w.line(f"{target} += {value}")  # a form prange reduces
-                        else:
+                        elif not kept:
+                            self.w.line(f"{target} = "
+                                        f"{self.combine(comp.eqn.prim, target, value, dtype)}")
+                        else:  # vectorizes across the kept axes as it is
                             self.w.line(f"{target} = "
                                         f"{_combine(comp.eqn.prim, target, value, dtype)}")
             self.close_loops(inner_vars)
@@ -1163,6 +1177,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
     math_preamble = mw.math.preamble()
     if math_preamble:
         lines += [math_preamble]
+    if mw.reduction_ops:
+        lines += _reduction_preamble(sorted(mw.reduction_ops))
     lines += ["", f"@numba.njit(cache=True, error_model='numpy', "
                   f"fastmath={_fastmath_text(fastmath)}{par})",
               f"def kernel({', '.join(params)}):"]
@@ -1170,6 +1186,30 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += [f"    _one_{name} = np.ones(1, dtype=np.{name})",
                   f"    _zero_{name} = np.zeros(1, dtype=np.{name})"]
     return lines + mw.w.lines + ["", ""]
+
+
+def _reduction_preamble(ops: list[str]) -> list[str]:
+    """`_radd`/`_rmul`: a float add/multiply LLVM may reassociate. Reductions accumulate
+    through them, so the loop vectorizer keeps several partial sums (as NumPy's pairwise
+    sum does, the result is more accurate than one running sum, and faster)."""
+    lines = ["# Reduction steps LLVM may reassociate (vector partial sums); nothing else is.",
+             "from numba.core import types as _nb_types_r",
+             "from numba.extending import intrinsic as _intrinsic_r", ""]
+    for op in ops:
+        lines += [
+            "",
+            "@_intrinsic_r",
+            f"def _r{op}(typingctx, a, b):",
+            "    if not (isinstance(a, _nb_types_r.Float) and a == b):",
+            "        return None",
+            "",
+            "    def codegen(context, builder, sig, args):",
+            f"        return builder.f{op}(args[0], args[1], flags=('reassoc',))",
+            "",
+            "    return a(a, b), codegen",
+            "",
+        ]
+    return lines
 
 
 def _run_function(params: list[str], const_names: list[str]) -> list[str]:
