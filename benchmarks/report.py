@@ -194,7 +194,7 @@ def table(wl, case_label: str, rows: list) -> list[str]:
         notes.append(f"- {wl.note}")
     tj, nb = by_system.get("tracejit"), base.get("numba-hand")
     if wl.latency and tj and "numba-hand" in base_t and tj.get("status") == "ok":
-        notes.append(f"- tracejit per-call overhead over the bare numba-hand call: "
+        notes.append(f"- tracejit per call against the bare numba-hand call: "
                      f"{(tj['median_s'] - nb['median_s']) * 1e6:+.2f} us "
                      f"({tj['median_s'] / nb['median_s']:.2f}x).")
     return out + ([""] + notes if notes else []) + [""]

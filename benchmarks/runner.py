@@ -50,7 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--systems", default=",".join(SYSTEMS),
                    help="comma-separated systems (default: all: %(default)s)")
     p.add_argument("--quick", action="store_true",
-                   help="smaller sizes and fewer repetitions (about 2 minutes)")
+                   help="smaller sizes, fewer repetitions (15 minutes with JAX and Dr.Jit)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"),
                    help="directory for the .json and .md results (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=None,
@@ -84,6 +84,8 @@ def run_worker(wl, case, system, phase, cache_dir: Path, timing, timeout) -> dic
            "--min-time", str(min_time), "--max-time", str(max_time),
            "--sample-time", str(sample_time)]
     base = {"workload": wl.id, "case": case.label, "system": system.name, "phase": phase}
+    if "tracejit" in system.modules:
+        base["tracejit_git"] = tracejit_state()
     t = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=child_env(system, cache_dir),
@@ -109,6 +111,20 @@ def run_worker(wl, case, system, phase, cache_dir: Path, timing, timeout) -> dic
     return res
 
 
+def tracejit_state() -> str | None:
+    """The commit plus a hash of any uncommitted tracejit/ diff: recorded at the start, the
+    end and for every tracejit row, since the compiler may be edited while a long run goes."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip()
+        diff = subprocess.run(["git", "diff", "HEAD", "--", "tracejit"], cwd=ROOT,
+                              capture_output=True, text=True).stdout
+    except OSError:
+        return None
+    return rev + (f" + uncommitted tracejit/ diff sha256:"
+                  f"{hashlib.sha256(diff.encode()).hexdigest()[:10]}" if diff else "")
+
+
 def machine_info() -> dict:
     cpu = "unknown"
     try:
@@ -123,16 +139,9 @@ def machine_info() -> dict:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = None
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True).stdout.strip()
-        diff = subprocess.run(["git", "diff", "HEAD", "--", "tracejit"], cwd=ROOT,
-                              capture_output=True, text=True).stdout
-        versions["tracejit_git"] = rev + (
-            f" + uncommitted tracejit/ diff sha256:{hashlib.sha256(diff.encode()).hexdigest()[:10]}"
-            if diff else "")
-    except OSError:
-        pass
+    state = tracejit_state()
+    if state is not None:
+        versions["tracejit_git"] = state
     return {"nproc": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "cpu": cpu,
             "platform": platform.platform(), "versions": versions,
             "parent_env": {k: os.environ.get(k) for k in (
@@ -258,6 +267,11 @@ def main(argv=None) -> int:
     meta["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds")
     meta["loadavg_end"] = os.getloadavg()
+    start_state, end_state = meta["machine"]["versions"].get("tracejit_git"), tracejit_state()
+    if end_state != start_state:
+        meta["notes"].append(f"tracejit changed during the run: {start_state} at the start, "
+                             f"{end_state} at the end; each tracejit row's state is "
+                             "`tracejit_git` in the JSON.")
 
     markdown = report.render(meta, results)
     print()
