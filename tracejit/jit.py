@@ -89,13 +89,13 @@ class Lowered:
         """The LLVM IR Numba produced (compiles first if needed)."""
         self.compile()._ensure_compiled()
         return "\n".join(text for fn in self._functions()
-                         for text in fn.inspect_llvm().values())
+                         for text in _inspectable(fn).inspect_llvm().values())
 
     def asm(self) -> str:
         """The machine code Numba produced (compiles first if needed)."""
         self.compile()._ensure_compiled()
         return "\n".join(text for fn in self._functions()
-                         for text in fn.inspect_asm().values())
+                         for text in _inspectable(fn).inspect_asm().values())
 
     def save(self, directory: str, name: str | None = None) -> str:
         """Write the program's modules (and its constants, `.npz`) to `directory`, where they
@@ -111,6 +111,19 @@ class Lowered:
         if self.consts:  # the module's `run` loads its constants from here
             np.savez(stem + ".npz", **dict(zip(self.const_names, self.consts)))
         return stem + ".py"
+
+
+def _inspectable(fn):
+    """`fn`, or, if its machine code came from Numba's disk cache (which keeps no LLVM IR or
+    assembly), the same function compiled again for its signatures, without the cache."""
+    if not sum(fn.stats.cache_hits.values()):
+        return fn
+    import numba
+    options = {k: v for k, v in fn.targetoptions.items() if k not in ("cache", "nopython")}
+    fresh = numba.njit(**options)(fn.py_func)
+    for sig in fn.signatures:
+        fresh.compile(sig)
+    return fresh
 
 
 def _dump(low: Lowered) -> None:
@@ -212,6 +225,13 @@ class Jitted:
         self._fast: dict | None = {} if not (self.static_argnums or self.static_argnames) \
             else None
 
+    def _parallel(self) -> bool:
+        """`parallel=None`: threads where the threading layer is safe (compiler/threads.py)."""
+        if self.parallel is None:
+            from .compiler.threads import auto_parallel
+            return auto_parallel()
+        return bool(self.parallel)
+
     def _split(self, args, kwargs):
         statics = [i % len(args) for i in self.static_argnums if len(args)]
         static_kw = {k: kwargs[k] for k in self.static_argnames if k in kwargs}
@@ -228,7 +248,7 @@ class Jitted:
         if traced.captured:
             raise TypeError("lower() needs concrete arguments, not traced values")
         return Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
-                       _name(self.fun), bool(self.parallel))
+                       _name(self.fun), self._parallel())
 
     def __call__(self, *args, **kwargs):
         fast = self._fast
@@ -249,7 +269,7 @@ class Jitted:
         if entry is None:
             traced, dyn_leaves = self._trace(args, kwargs)
             low = Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
-                          _name(self.fun), bool(self.parallel))
+                          _name(self.fun), self._parallel())
             entry = (low.compile(), traced.out_tree)
             self._compiled[key] = entry
         else:
@@ -321,7 +341,9 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
 
     Works on any function of arrays, including `grad(f)`, `value_and_grad(f)`, `jvp`/`vjp`
     wrappers and `hessian(f)`. `static_argnums`/`static_argnames` are hashed into the cache
-    key. `fastmath` is passed to Numba (e.g. `{'reassoc', 'contract'}`).
+    key. `parallel`: None (default) runs the outer loop of big kernels on all cores when the
+    threading layer is fork- and thread-safe (TBB), False keeps one thread, True asks for
+    threads on any layer. `fastmath` is passed to Numba (e.g. `{'reassoc', 'contract'}`).
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums,
