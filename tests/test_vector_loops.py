@@ -64,7 +64,7 @@ def test_reassociated_sums_are_as_accurate_as_numpy(dtype):
     y = RNG.uniform(0.0, 1.0, x.size).astype(dtype)
     got = SUMS(x, y)
     exact = math.fsum(x.astype(np.float64))
-    exact_dot = math.fsum((x.astype(np.float64) * y.astype(np.float64)))
+    exact_dot = math.fsum(x.astype(np.float64) * y.astype(np.float64))
     eps = np.finfo(dtype).eps
     numpy_err = abs(float(np.sum(x)) - exact) / exact
     our_err = abs(float(got["sum"]) - exact) / exact
