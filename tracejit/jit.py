@@ -143,7 +143,7 @@ class Compiled:
     def __init__(self, low: Lowered):
         self.low = low
         self.kernel = low.module.kernel
-        if "_xxgemm(" in low.source:  # every module of the program
+        if "'numba_xxgemm'" in low.source:  # BLAS in any module of the program
             from .compiler.blas import configure_once
             configure_once()
         self.consts = tuple(_kernel_array(c) for c in low.consts)

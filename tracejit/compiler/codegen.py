@@ -853,24 +853,33 @@ class ModuleWriter:
 
     def gemm(self, a: str, a_t: bool, b: str, b_t: bool, c: str, m: int, k: int, n: int,
              dtype) -> None:
-        """c (m, n; C order) = a (m, k) @ b (k, n), each C order or (if `_t`) Fortran order.
+        """c (m, n; C order) = a (m, k) @ b (k, n), each C order or (if `_t`) Fortran order:
+        a BLAS dot, matrix-vector or matrix-matrix product, straight on the operands' memory.
 
         BLAS is column-major, where a C-order matrix reads as its transpose: so BLAS computes
-        c^T = b^T a^T, with b first. Numba's `numba_xxgemm` reaches SciPy's BLAS; calling it
-        directly costs one typed call per product, where `np.dot` expanded Numba's whole
-        implementation (layout checks, copies) at every call site."""
-        kind = "d" if np.dtype(dtype) == dtypes.float64 else "s"
-        one, zero = self.root.blas_scalars(dtype)
-        self.w.line(f"_xxgemm({ord(kind)}, {ord('T') if b_t else ord('N')}, "
-                    f"{ord('T') if a_t else ord('N')}, {n}, {m}, {k}, {one}.ctypes, "
-                    f"{b}.ctypes, {k if b_t else n}, {a}.ctypes, {m if a_t else k}, "
-                    f"{zero}.ctypes, {c}.ctypes, {n})")
-
-    def blas_scalars(self, dtype) -> tuple[str, str]:
-        """Names of the one-element arrays holding 1 and 0 (BLAS's alpha and beta)."""
-        name = np.dtype(dtype).name
-        self.blas_dtypes.add(name)
-        return f"_one_{name}", f"_zero_{name}"
+        c^T = b^T a^T, with b first. Numba's `numba_xx*` helpers reach SciPy's BLAS; calling
+        them directly costs one typed call per product, where `np.dot` expanded Numba's
+        whole implementation (layout checks, copies) at every call site. A product with a
+        vector operand must call gemv (or dot): gemm would repack the matrix on every call."""
+        kind = ord("d" if np.dtype(dtype) == dtypes.float64 else "s")
+        self.root.blas_dtypes.add(np.dtype(dtype).name)
+        one, zero = (f"_ptr({literal(v, dtype)})" for v in (1, 0))
+        N, T = ord("n"), ord("t")
+        if m == 1 and n == 1:
+            self.w.line(f"_xxdot({kind}, 0, {k}, {a}.ctypes, {b}.ctypes, {c}.ctypes)")
+        elif n == 1:  # c = a @ b: a (m, k) stored C order is the column-major k x m a^T
+            self.w.line(f"_xxgemv({kind}, {N if a_t else T}, {m if a_t else k}, "
+                        f"{k if a_t else m}, {one}, {a}.ctypes, {m if a_t else k}, "
+                        f"{b}.ctypes, {zero}, {c}.ctypes)")
+        elif m == 1:  # c^T = b^T a^T
+            self.w.line(f"_xxgemv({kind}, {T if b_t else N}, {k if b_t else n}, "
+                        f"{n if b_t else k}, {one}, {b}.ctypes, {k if b_t else n}, "
+                        f"{a}.ctypes, {zero}, {c}.ctypes)")
+        else:
+            self.w.line(f"_xxgemm({kind}, {ord('T') if b_t else ord('N')}, "
+                        f"{ord('T') if a_t else ord('N')}, {n}, {m}, {k}, {one}, "
+                        f"{b}.ctypes, {k if b_t else n}, {a}.ctypes, {m if a_t else k}, "
+                        f"{zero}, {c}.ctypes, {n})")
 
     def as_matrix(self, name: str, shape, perm, target) -> tuple[str, bool]:
         """`name` permuted by `perm` and reshaped to `target`, as cheaply as possible, and
@@ -1163,16 +1172,7 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
     """`kernel(*params)`, compiled by Numba, with the body `mw` wrote."""
     lines = []
     if mw.blas_dtypes:
-        lines += [
-            "# BLAS gemm through Numba's helper (it calls SciPy's BLAS): (kind, transa, transb,",
-            "# m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), column-major, pointers as void*.",
-            "_vp = numba.types.voidptr",
-            "_ip = numba.types.intp",
-            "_xxgemm = numba.types.ExternalFunction('numba_xxgemm', numba.types.intc(",
-            "    numba.types.char, numba.types.char, numba.types.char, _ip, _ip, _ip, _vp, _vp,",
-            "    _ip, _vp, _ip, _vp, _vp, _ip))",
-            "",
-        ]
+        lines += _BLAS_DECLARATIONS
     par = ", parallel=True" if mw.used_prange else ""
     math_preamble = mw.math.preamble()
     if math_preamble:
@@ -1182,10 +1182,39 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
     lines += ["", f"@numba.njit(cache=True, error_model='numpy', "
                   f"fastmath={_fastmath_text(fastmath)}{par})",
               f"def kernel({', '.join(params)}):"]
-    for name in sorted(mw.blas_dtypes):
-        lines += [f"    _one_{name} = np.ones(1, dtype=np.{name})",
-                  f"    _zero_{name} = np.zeros(1, dtype=np.{name})"]
     return lines + mw.w.lines + ["", ""]
+
+
+# BLAS through Numba's helpers (they call SciPy's BLAS), column-major, pointers as void*:
+# gemm (kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
+# gemv (kind, trans, m, n, alpha, a, lda, x, beta, y), dot (kind, conjugate, n, x, y, out).
+# `_ptr(v)` is the address of a stack slot holding v (alpha and beta), valid in the caller.
+_BLAS_DECLARATIONS = """\
+from numba.core import cgutils as _cgutils
+from numba.extending import intrinsic as _intrinsic_b
+
+_vp = numba.types.voidptr
+_ip = numba.types.intp
+_ch = numba.types.char
+_xxgemm = numba.types.ExternalFunction('numba_xxgemm', numba.types.intc(
+    _ch, _ch, _ch, _ip, _ip, _ip, _vp, _vp, _ip, _vp, _ip, _vp, _vp, _ip))
+_xxgemv = numba.types.ExternalFunction('numba_xxgemv', numba.types.intc(
+    _ch, _ch, _ip, _ip, _vp, _vp, _ip, _vp, _vp, _vp))
+_xxdot = numba.types.ExternalFunction('numba_xxdot', numba.types.intc(
+    _ch, _ch, _ip, _vp, _vp, _vp))
+
+
+@_intrinsic_b
+def _ptr(typingctx, x):
+    if not isinstance(x, numba.types.Float):
+        return None
+
+    def codegen(context, builder, sig, args):
+        slot = _cgutils.alloca_once_value(builder, args[0])
+        return builder.bitcast(slot, _cgutils.voidptr_t)
+
+    return numba.types.voidptr(x), codegen
+""".splitlines() + [""]
 
 
 def _reduction_preamble(ops: list[str]) -> list[str]:
