@@ -188,15 +188,24 @@ class Compiled:
         return result
 
     def fast_caller(self, out_tree):
-        """A minimal-overhead call for arguments that are already contiguous arrays of the
-        right dtypes (the dispatch fast path)."""
+        """A minimal-overhead call for flat arguments that are already what the kernel
+        takes (contiguous arrays of the right dtypes, Python numbers): the dispatch fast
+        path. Outputs are rebuilt into `out_tree`; 0-d outputs become NumPy scalars."""
         kernel, consts = self.kernel, self.consts
-        if self.n_out == 1 and self.out_avals[0].shape and out_tree.num_leaves == 1 \
-                and out_tree.node_type is None:
+        if self.n_out == 1 and self.out_avals[0].shape and out_tree.node_type is None:
             if consts:
                 return lambda args: kernel(*args, *consts)
             return lambda args: kernel(*args)
-        return lambda args: tree_unflatten(out_tree, self(args))
+        scalars = [(i, a.dtype.type) for i, a in enumerate(self.out_avals) if not a.shape]
+        single = self.n_out == 1
+
+        def call(args):
+            result = kernel(*args, *consts)
+            outs = [result] if single else list(result)
+            for i, to_scalar in scalars:
+                outs[i] = to_scalar(outs[i])
+            return tree_unflatten(out_tree, outs)
+        return call
 
     def __call__(self, leaves: Sequence) -> list:
         args = self._convert_inputs(leaves)
@@ -253,11 +262,17 @@ class Jitted:
     def __call__(self, *args, **kwargs):
         fast = self._fast
         if fast is not None and not kwargs and not _disabled[-1]:
-            sig = _fast_signature(args)
+            sig = _fast_signature(args)  # positional arrays: no flattening at all
             if sig is not None:
                 hit = fast.get(sig)
                 if hit is not None:
                     return hit(args)
+            else:  # pytrees of arrays and numbers
+                flat, tree = tree_flatten(args)
+                sig = _fast_signature(flat, numbers=True)
+                hit = fast.get((tree, sig)) if sig is not None else None
+                if hit is not None:
+                    return hit(flat)
         leaves, _ = tree_flatten((args, kwargs))
         if _jit_disabled() or any(isinstance(x, Tracer) for x in leaves):
             traced, dyn_leaves = self._trace(args, kwargs)
@@ -282,6 +297,11 @@ class Jitted:
             sig = _fast_signature(args)
             if sig is not None:
                 fast[sig] = compiled.fast_caller(out_tree)
+            else:
+                flat, tree = tree_flatten(args)
+                sig = _fast_signature(flat, numbers=True)
+                if sig is not None and _numbers_match(flat, compiled.in_avals):
+                    fast[(tree, sig)] = compiled.fast_caller(out_tree)
         return result
 
     def _key(self, args, kwargs):
@@ -306,15 +326,30 @@ def _kernel_array(value) -> np.ndarray:
     return arr if arr.flags.writeable else arr.copy()
 
 
-def _fast_signature(args):
+def _fast_signature(args, numbers: bool = False):
     """(shape, dtype) per argument when every argument is a C-contiguous array of ndim >= 1
-    (which the kernel takes as it is), else None."""
+    (or, with `numbers`, a Python float, int or bool), which the kernel takes as it is;
+    else None."""
     sig = []
     for a in args:
-        if type(a) is not np.ndarray or not a.ndim or not a.flags.c_contiguous:
+        t = type(a)
+        if t is np.ndarray:
+            if not a.ndim or not a.flags.c_contiguous:
+                return None
+            sig.append((a.shape, a.dtype))
+        elif numbers and t in (float, int, bool):
+            sig.append(t)
+        else:
             return None
-        sig.append((a.shape, a.dtype))
     return tuple(sig)
+
+
+def _numbers_match(flat, in_avals) -> bool:
+    """Python numbers reach the kernel unconverted only where Numba types them as the
+    program expects (float64, int64, bool)."""
+    expected = {float: np.float64, int: np.int64, bool: np.bool_}
+    return all(type(x) not in expected or aval.dtype == expected[type(x)]
+               for x, aval in zip(flat, in_avals))
 
 
 def _leaf_signature(x):

@@ -10,6 +10,8 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 
 class _NodeType(NamedTuple):
     to_iterable: Callable  # node -> (children, aux_data)
@@ -56,22 +58,28 @@ def _node_type(x) -> type | None:
 class PyTreeDef:
     """The structure of a pytree with its leaves removed; hashable and comparable."""
 
-    __slots__ = ("node_type", "aux", "children", "num_leaves")
+    __slots__ = ("node_type", "aux", "children", "num_leaves", "_hash")
 
     def __init__(self, node_type, aux, children: tuple):
         self.node_type = node_type
         self.aux = aux
         self.children = children
         self.num_leaves = 1 if node_type is None else sum(c.num_leaves for c in children)
+        self._hash = None  # computed on first use (aux may be unhashable: errors then)
 
     def _key(self):
         return (self.node_type, self.aux, self.children)
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, PyTreeDef) and self._key() == other._key()
+        if self is other:
+            return True
+        return isinstance(other, PyTreeDef) and hash(self) == hash(other) and \
+            self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        if self._hash is None:
+            self._hash = hash(self._key())
+        return self._hash
 
     def __repr__(self) -> str:
         if self.node_type is None:
@@ -91,10 +99,14 @@ class PyTreeDef:
 
 
 _LEAF = PyTreeDef(None, None, ())
+_LEAF_TYPES = frozenset({np.ndarray, float, int, bool, np.float64, np.float32, np.int64})
 
 
 def _flatten(x, leaves: list, is_leaf) -> PyTreeDef:
     if is_leaf is not None and is_leaf(x):
+        leaves.append(x)
+        return _LEAF
+    if type(x) in _LEAF_TYPES:  # the common leaves, without a registry lookup
         leaves.append(x)
         return _LEAF
     t = _node_type(x)
