@@ -142,6 +142,9 @@ class Compiled:
 
     def __init__(self, low: Lowered):
         self.low = low
+        if "numba.prange(" in low.source:
+            from .compiler.threads import configure
+            configure()
         self.kernel = low.module.kernel
         if "'numba_xxgemm'" in low.source:  # BLAS in any module of the program
             from .compiler.blas import configure_once

@@ -25,9 +25,9 @@ import os
 
 @functools.lru_cache(maxsize=1)
 def auto_parallel() -> bool:
-    """Whether `parallel=None` compiles threaded loops in this process (TBB available and
-    chosen, or an explicitly chosen layer)."""
-    import numba
+    """Whether `parallel=None` compiles threaded loops in this process: TBB is there (or
+    the user chose a layer with NUMBA_THREADING_LAYER). Does not import Numba."""
+    import sys
 
     if os.environ.get("TRACEJIT_PARALLEL", "").strip() == "0":
         return False
@@ -35,18 +35,29 @@ def auto_parallel() -> bool:
         return True  # the user chose a layer; respect it
     if not _tbb_loads():
         return False
-    from numba.np.ufunc import parallel
-
-    if getattr(parallel, "_is_initialized", False):
-        # Some other code has already started Numba's threads: keep them if they are TBB.
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    if parallel is not None and getattr(parallel, "_is_initialized", False):
+        # Other code has already started Numba's threads: keep them only if they are TBB.
+        import numba
         return numba.threading_layer() == "tbb"
-    numba.config.THREADING_LAYER = "tbb"
     return True
 
 
+def configure() -> None:
+    """Before a threaded program first runs: make TBB Numba's threading layer (unless the
+    user chose one, or Numba's threads already run)."""
+    if os.environ.get("NUMBA_THREADING_LAYER") or not auto_parallel():
+        return
+    import numba
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", False):
+        numba.config.THREADING_LAYER = "tbb"
+
+
 def _tbb_loads() -> bool:
-    """Whether Numba's TBB pool can load: libtbb (version 2021.6 or later, as Numba needs),
-    loaded by name first so that the pool's own dependency on it resolves."""
+    """Whether libtbb (version 2021.6 or later, as Numba's TBB pool needs) loads; loaded by
+    name now, so that the pool's own dependency on it resolves later."""
     import ctypes
     import sys
 
@@ -54,12 +65,9 @@ def _tbb_loads() -> bool:
     try:
         lib = ctypes.CDLL(name)
         lib.TBB_runtime_interface_version.restype = ctypes.c_int
-        if lib.TBB_runtime_interface_version() < 12060:
-            return False
-        from numba.np.ufunc import tbbpool  # noqa: F401
-    except (ImportError, OSError, AttributeError):
+        return lib.TBB_runtime_interface_version() >= 12060
+    except (OSError, AttributeError):
         return False
-    return True
 
 
 def layer() -> str:

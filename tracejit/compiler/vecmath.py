@@ -150,12 +150,23 @@ def _vector_symbol(fn: str, bits: int, isa: str, lanes64: int) -> str:
 
 def target_features() -> set[str]:
     """CPU features of the machine code Numba generates (honours NUMBA_CPU_FEATURES,
-    NUMBA_CPU_NAME=generic and NUMBA_ENABLE_AVX=0, as Numba's own code generator does)."""
-    from numba.core import codegen, config
-    feats = config.CPU_FEATURES
+    NUMBA_CPU_NAME and NUMBA_ENABLE_AVX=0, as Numba's own code generator does). Read from
+    the environment and llvmlite, so that planning a program does not import Numba."""
+    import llvmlite.binding as llb
+
+    feats = os.environ.get("NUMBA_CPU_FEATURES")
     if feats is None:
-        feats = codegen.get_host_cpu_features()
-    return {f[1:] for f in feats.split(",") if f.startswith("+")}
+        if os.environ.get("NUMBA_CPU_NAME"):
+            feats = ""  # a named CPU without features: Numba's generic code
+        else:
+            try:
+                feats = llb.get_host_cpu_features().flatten()
+            except RuntimeError:
+                feats = ""
+    have = {f[1:] for f in feats.split(",") if f.startswith("+")}
+    if os.environ.get("NUMBA_ENABLE_AVX", "").strip() == "0":
+        have -= {f for f in have if f.startswith("avx")}
+    return have
 
 
 def _llvmlite_ok() -> bool:
