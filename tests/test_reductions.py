@@ -392,6 +392,22 @@ def test_prod_of_empty_has_empty_gradient():
     assert g.shape == (0,)
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cumulative_primitives_differentiate_along_an_empty_axis(reverse):
+    """The primitives take an empty scan axis (the front end never binds them so; direct
+    binds and transforms may): derivatives are empty, not a slice error."""
+    from tracejit.primitives import reductions as rd
+    x, a = np.ones((5, 0)), np.full((5, 0), 0.5)
+    _, t = call_checked(lambda x, t: tj.jvp(lambda x: rd.cumprod(x, 1, reverse), (x,), (t,)),
+                        x, x)
+    assert t.shape == (5, 0)
+    g = grad_checked(lambda x: tnp.sum(rd.cumlinrec(a, x, 1, reverse)), x)
+    assert g.shape == (5, 0)
+    _, t = call_checked(lambda a, t: tj.jvp(lambda a: rd.cumlinrec(a, x, 1, reverse), (a,),
+                                            (t,)), a, a)
+    assert t.shape == (5, 0)
+
+
 @pytest.mark.parametrize("x", [[1.0, 0.0, 2.0, 3.0], [0.0, 2.0, 0.0, -1.5],
                                [2.0, -1.0, 0.5, 4.0]], ids=str)
 def test_cumprod_grad_with_zeros_matches_hand_derivation(x):

@@ -187,6 +187,8 @@ def _shifted(y, axis: int, reverse: bool, fill):
     vacated end: the previous element of a recurrence."""
     shape = _aval(y).shape
     n = shape[axis]
+    if n == 0:  # nothing to shift (and no slice of the empty axis to take)
+        return y
     start, limit = [0] * len(shape), list(shape)
     low, high = [0] * len(shape), [0] * len(shape)
     if reverse:
