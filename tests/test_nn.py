@@ -175,6 +175,18 @@ def test_sigmoid_and_softplus_at_huge_values():
     assert g_sp[0] == 1.0 and g_sp[2] == 0.5
 
 
+def test_sigmoid_of_a_python_float_differentiates():
+    """Transforms evaluate their IRs on the arguments as given: the logistic primitive's
+    NumPy implementation gets a Python float."""
+    s = 1.0 / (1.0 + np.exp(-0.3))
+    assert tj.grad(nn.sigmoid)(0.3) == pytest.approx(s * (1 - s), rel=1e-15)
+    out, t = tj.jvp(nn.sigmoid, (0.3,), (2.0,))
+    assert out == pytest.approx(s, rel=1e-15) and t == pytest.approx(2 * s * (1 - s), rel=1e-15)
+    assert tj.vjp(nn.sigmoid, 0.3)[0] == pytest.approx(s, rel=1e-15)
+    g32 = tj.grad(lambda x: nn.sigmoid(x) * 2.0)(np.float32(0.3))
+    assert g32.dtype == np.float32
+
+
 def test_relu_at_huge_values_and_its_gradient():
     r = traced(nn.relu, BIG)
     np.testing.assert_array_equal(r, np.maximum(BIG, 0.0))

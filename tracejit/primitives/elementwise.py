@@ -293,7 +293,7 @@ acosh_p, acosh = unary("acosh", np.arccosh, "math.acosh({0})",
 atanh_p, atanh = unary("atanh", np.arctanh, "math.atanh({0})",
                        lambda t, x, out: div(t, sub(1.0, _sq(x))))
 logistic_p, logistic = unary(
-    "logistic", lambda x: np.exp(-np.logaddexp(0, -x)).astype(x.dtype),
+    "logistic", lambda x: np.exp(-np.logaddexp(0, -x)),
     "({one} / ({one} + math.exp(-{0})))",
     lambda t, x, out: mul(t, mul(out, sub(1.0, out))))
 abs_p, abs_ = unary("abs", np.abs, "abs({0})", lambda t, x, out: mul(t, sign(x)),
