@@ -173,6 +173,17 @@ def test_empty_sum_prod_are_identities():
     assert_like_numpy(run(lambda x: tnp.sum(x), ei), np.sum(ei))
 
 
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("name", ["any", "all"])
+def test_empty_any_all_keep_dims_like_numpy(name, keepdims):
+    e = np.zeros((0, 2))
+    for axis in (None, 0, 1, (-2, 1)):
+        f = lambda x, a=axis: getattr(tnp, name)(x, axis=a, keepdims=keepdims)
+        expected = getattr(np, name)(e, axis=axis, keepdims=keepdims)
+        assert_like_numpy(run(f, e), expected)
+        assert_like_numpy(f(e), expected)
+
+
 def test_empty_mean_and_var_are_nan_like_numpy():
     e = np.zeros((0, 3))
     with warnings.catch_warnings():

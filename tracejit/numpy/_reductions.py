@@ -206,9 +206,10 @@ def any(a, axis=None, out=None, keepdims=False):
     a = as_operand(a)
     axes = normalize_axes(axis, len(shape(a)))
     truth = a if aval(a).dtype == dtypes.bool_ else not_equal(a, 0)
-    if _count(shape(a), axes) == 0:
+    if _count(shape(a), axes) == 0:  # nothing is true of no elements
         from ._creation import zeros
-        return zeros(tuple(d for i, d in enumerate(shape(a)) if i not in axes), bool)
+        return _keep(zeros(tuple(d for i, d in enumerate(shape(a)) if i not in axes), bool),
+                     shape(a), axes, keepdims)
     return _keep(rd.reduce_max(truth, axes), shape(a), axes, keepdims)
 
 
@@ -218,9 +219,10 @@ def all(a, axis=None, out=None, keepdims=False):
     a = as_operand(a)
     axes = normalize_axes(axis, len(shape(a)))
     truth = a if aval(a).dtype == dtypes.bool_ else not_equal(a, 0)
-    if _count(shape(a), axes) == 0:
+    if _count(shape(a), axes) == 0:  # everything is true of no elements
         from ._creation import ones
-        return ones(tuple(d for i, d in enumerate(shape(a)) if i not in axes), bool)
+        return _keep(ones(tuple(d for i, d in enumerate(shape(a)) if i not in axes), bool),
+                     shape(a), axes, keepdims)
     return _keep(rd.reduce_min(truth, axes), shape(a), axes, keepdims)
 
 
