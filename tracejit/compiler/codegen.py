@@ -302,12 +302,12 @@ class ModuleWriter:
             if prim in _FLOAT_EXPR:
                 return _FLOAT_EXPR[prim].format(*args)
             if vecmath.covers(prim.name):  # the renderer spells the call (vector or scalar)
-                return self.root.math.call(prim.name, in_dtype, args)
+                return _keep_float32(self.root.math.call(prim.name, in_dtype, args), dtype)
         expr = row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype))
         if dtypes.is_float(in_dtype) and "math." in expr:  # math calls inside an expression
-            expr = _MATH_CALL.sub(
+            expr = _keep_float32(_MATH_CALL.sub(
                 lambda m: (self.root.math.function(m.group(1), in_dtype) or m.group(0)[:-1])
-                + "(", expr)
+                + "(", expr), dtype)
         return _wrap_narrow_int(expr, dtype)
 
     def combine(self, prim, acc: str, v: str, dtype) -> str:
@@ -1087,6 +1087,14 @@ def _is_simple(expr: str) -> bool:
 
 
 _MATH_CALL = re.compile(r"\bmath\.(\w+)\(")
+
+
+def _keep_float32(expr: str, dtype) -> str:
+    """Python's `math` functions compute in float64: a float32 value made by one is rounded
+    back at once, so float32 programs stay float32 (and their locals too)."""
+    if np.dtype(dtype) == dtypes.float32 and "math." in expr:
+        return f"np.float32({expr})"
+    return expr
 
 # Float floor division: Python's `//` on floats goes through Numba's math.floor, which
 # returns int64 (garbage for nan, inf and |x| >= 2**63); integer `//` is right as it is.
