@@ -174,3 +174,24 @@ def test_split_program_saved_runs_without_tracejit(tmp_path, monkeypatch):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     np.testing.assert_allclose([float(v) for v in out.stdout.split()], want, rtol=1e-14)
+
+
+def test_while_loop_tapes_cross_runs_and_blocks(monkeypatch):
+    """A while loop's reverse mode records a tape in one kernel and replays it in another:
+    the tape may cross runs of a split program and repeated blocks."""
+    monkeypatch.setattr(plan_mod, "SPLIT_ABOVE_KERNELS", 1)
+    monkeypatch.setattr(plan_mod, "MAX_RUN_KERNELS", 1)
+    monkeypatch.setattr(plan_mod, "BLOCKS_MIN_EQNS", 4)
+
+    def loss(x):
+        for _ in range(3):
+            _, x = tj.while_loop(lambda c: c[0] < 3,
+                                 lambda c: (c[0] + 1, tnp.sin(c[1]) * 1.1), (0, x))
+        return tnp.sum(x ** 2)
+
+    x = RNG.standard_normal(5)
+    g = tj.jit(tj.grad(loss))
+    assert len(g.lower(x).plan.segments) > 1
+    np.testing.assert_allclose(g(x), tj.grad(loss)(x), rtol=1e-12)
+    e = RNG.standard_normal(5)
+    np.testing.assert_allclose(np.dot(g(x), e), _fd_directional(loss, (x,), 0, e), rtol=1e-6)

@@ -1384,8 +1384,8 @@ def _generate_split(plan: Plan, fastmath, parallel) -> Generated:
         call = f"{handle}({', '.join(args)})"
         body.append(f"{''.join(names[v] + ', ' for v in outs)}= {call}" if outs else call)
         for v in outs:
-            if not v.aval.shape and v.aval.dtype not in (dtypes.float64, dtypes.int64,
-                                                        dtypes.bool_):
+            if not isinstance(v.aval, TapeType) and not v.aval.shape and \
+                    v.aval.dtype not in (dtypes.float64, dtypes.int64, dtypes.bool_):
                 # Numba returns scalars as Python numbers: keep the dtype for the next run.
                 body.append(f"{names[v]} = np.{v.aval.dtype.name}({names[v]})")
     results = []

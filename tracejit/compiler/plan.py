@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ir import IR, Eqn, Literal, Var, var_names
+from ..ir import IR, Eqn, Literal, ShapedArray, Var, var_names
 from ..primitives import control as cf
 from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
@@ -628,8 +628,12 @@ def _kernel_signature(plan: Plan, kernel, producer: dict, given: set, order: dic
 def _eqn_signature(e: Eqn) -> tuple:
     params = tuple(sorted((k, _param_signature(v)) for k, v in e.params.items()))
     ins = tuple(("lit", a.aval.dtype, a.value.item()) if isinstance(a, Literal) else
-                (a.aval.shape, a.aval.dtype) for a in e.inputs)
-    return (e.prim, params, ins, tuple((v.aval.shape, v.aval.dtype) for v in e.outs))
+                _aval_signature(a.aval) for a in e.inputs)
+    return (e.prim, params, ins, tuple(_aval_signature(v.aval) for v in e.outs))
+
+
+def _aval_signature(aval) -> tuple:
+    return (aval.shape, aval.dtype) if isinstance(aval, ShapedArray) else ("tape", aval)
 
 
 def _param_signature(value):
