@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tracejit as tj
+import tracejit.nn as tnn
 import tracejit.numpy as tnp
 from tracejit.compiler import threads
 
@@ -66,3 +67,36 @@ def test_calls_from_several_python_threads():
         w.join()
     for i, r in enumerate(results):
         np.testing.assert_allclose(r, _hand(X * (1 + i / 10)), rtol=0, atol=1e-13)
+
+
+def _xent(logits, labels):
+    rows = tnp.arange(logits.shape[0])
+    return tnp.mean(tnn.logsumexp(logits, axis=1) - logits[rows, labels])
+
+
+def test_threaded_loops_read_their_index_as_a_signed_integer():
+    """A prange index is unsigned to Numba; an iota read from it (a gather row index, an
+    arange in arithmetic) must still type as int64, not as the float64 that uint64 and int64
+    unify to."""
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((512, 128))
+    labels = rng.integers(0, 128, 512)
+    vg = tj.jit(tj.value_and_grad(_xent))
+    assert "numba.prange" in vg.lower(logits, labels).source
+    v, g = vg(logits, labels)
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True)
+    want = e / s
+    want[np.arange(512), labels] -= 1.0
+    want /= 512
+    np.testing.assert_allclose(g, want, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        v, np.mean(np.log(s[:, 0]) + m[:, 0] - logits[np.arange(512), labels]), rtol=1e-13)
+
+    def shifted(x):
+        return tnp.sum(x * (tnp.arange(x.shape[0]) + 1)[:, None])
+
+    x = rng.standard_normal((512, 128))
+    np.testing.assert_allclose(tj.jit(tj.grad(shifted))(x),
+                               np.broadcast_to(np.arange(1, 513.0)[:, None], x.shape))

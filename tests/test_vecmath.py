@@ -394,6 +394,17 @@ def test_integer_valued_results_exact(vector_module, bits):
         "exp": (np.array([0.0, -0.0]), None),
         "log": (np.array([1.0]), None),
     }
+    exact = {"exp2": np.ldexp(1.0, np.arange(lo, hi + 1)), "log2": np.arange(lo, hi + 1.0),
+             "log10": np.concatenate([np.arange(len(ten), dtype=float), [0.0]]),
+             "atan2": np.arctan2(qy, qx)}  # multiples of pi/4, correctly rounded to float32
+    if bits == 32:
+        # float64 cbrt is glibc's on every path (vecmath._SCALAR_ONLY), exact on 61% of
+        # cubes; NumPy's depends on the CPU it dispatches for. Its float32 cbrt is exact.
+        exact["cbrt"] = k
+    else:
+        cases["cbrt"] = (np.array([v for v in k ** 3 if math.cbrt(v) == round(math.cbrt(v))]),
+                         None)
+        exact["cbrt"] = np.cbrt(cases["cbrt"][0]).round()
     fns = list(cases)
     n = max(len(pad64(v)) for v, _ in cases.values())
     xs = {fn: np.resize(np.asarray(v, dt), n) for fn, (v, _) in cases.items()}
@@ -404,7 +415,11 @@ def test_integer_valued_results_exact(vector_module, bits):
     got = run_kernel(vector_module, FNS, bits, allx, ally)
     for fn in fns:
         ref = numpy_ref(fn, bits, xs[fn], ys[fn])
+        # NumPy's own SIMD loops are not always exact here (its float32 exp2(127) on AVX-512
+        # hosts is 2**127 + 1 ulp): the true value is also right.
         wrong = ~same_value(got[fn], ref)
+        if fn in exact:
+            wrong &= ~same_value(got[fn], np.resize(np.asarray(exact[fn], dt), n))
         assert not wrong.any(), (fn, bits, [(xs[fn][i], ys[fn][i], got[fn][i], ref[i])
                                             for i in np.nonzero(wrong)[0][:5]])
 

@@ -245,9 +245,9 @@ class ModuleWriter:
     def inline(self, eqn: Eqn, idx: list) -> str:
         prim = eqn.prim
         if prim is st.iota_p:
-            i = idx[eqn.params["dimension"]]
-            return cast(str(i), eqn.params["dtype"]) if eqn.params["dtype"] != dtypes.int64 \
-                else str(i)
+            # Always cast: a prange index is unsigned in Numba's parfor lowering, and uint64
+            # mixed with int64 (a gather clamp, `i + 1`) types as float64.
+            return cast(str(idx[eqn.params["dimension"]]), eqn.params["dtype"])
         if prim is ix.gather_p:
             return self.gather(eqn, idx)
         branches = input_reads(eqn, idx)
