@@ -983,7 +983,7 @@ def build_numba_hand(wl: Workload, inputs, parallel=False):
     return numba_jit(wl.numba_kernel, parallel), wl.numba_args(*inputs)
 
 
-def build_tracejit(wl: Workload, inputs, parallel=False, variant=None):
+def build_tracejit(wl: Workload, inputs, parallel=None, variant=None):
     import tracejit as tj
     import tracejit.nn as tnn
     import tracejit.numpy as tnp
@@ -993,7 +993,9 @@ def build_tracejit(wl: Workload, inputs, parallel=False, variant=None):
                   checkpoint=tj.checkpoint)
     loss, args, bound = _loss_and_args(wl, inputs, variant)
     transform = tj.value_and_grad if wl.value_and_grad else tj.grad
-    options = {"parallel": True} if parallel else {}
+    # parallel: True forces threads, False one thread, None (tracejit's default) threads big
+    # kernels when a fork-safe threading layer is there.
+    options = {} if parallel is None else {"parallel": parallel}
     return tj.jit(transform(bind(loss, xp, bound), argnums=wl.argnums), **options), args
 
 
@@ -1159,6 +1161,9 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
            lambda wl, a: build_numba_hand(wl, a, parallel=True), disk_cache=True,
            parallel=True),
     System("tracejit", ("tracejit",), build_tracejit, _load_tracejit, disk_cache=True),
+    System("tracejit-1thread", ("tracejit",),
+           lambda wl, a: build_tracejit(wl, a, parallel=False), _load_tracejit,
+           disk_cache=True, workloads=("W1", "W4", "W8")),
     System("tracejit-parallel", ("tracejit",),
            lambda wl, a: build_tracejit(wl, a, parallel=True), _load_tracejit,
            disk_cache=True, parallel=True),
