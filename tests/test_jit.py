@@ -683,3 +683,20 @@ def test_parallel_loops_match_the_interpreter():
     jrows = tj.jit(_rows_and_totals, parallel=True)
     assert "numba.prange(" in jrows.lower(m).source
     assert_close(jrows(m), _rows_and_totals(m))
+
+
+def test_big_arrays_ask_for_huge_pages_small_ones_do_not():
+    """A kernel's own big allocations are madvised onto huge pages (Numba's allocator leaves
+    them on 4 KiB pages, whose faults cost more than the loop that fills them)."""
+    from tracejit.compiler import codegen
+
+    def f(x):
+        return tnp.sin(x) * 2.0
+
+    big = np.linspace(-3, 3, (codegen.HUGE_PAGE_MIN_BYTES // 8) + 1000)
+    g = tj.jit(f, parallel=False)
+    src_big, src_small = g.lower(big).source, g.lower(big[:1000]).source
+    assert "_huge_pages(" not in src_small
+    if codegen.huge_pages_available():
+        assert "_huge_pages(" in src_big
+    np.testing.assert_allclose(g(big), np.sin(big) * 2.0, rtol=1e-15, atol=0)
