@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,6 +25,14 @@ from .optimize import optimize
 from .tree_util import tree_flatten, tree_unflatten
 
 _disabled = [os.environ.get("TRACEJIT_DISABLE_JIT", "") not in ("", "0")]
+
+# `TRACEJIT_LOG=1`: one INFO line per program whose compilation took longer than
+# `SLOW_COMPILE_SECONDS` (logger "tracejit"; silent otherwise).
+log = logging.getLogger("tracejit")
+SLOW_COMPILE_SECONDS = 3.0
+if os.environ.get("TRACEJIT_LOG", "") not in ("", "0") and not log.handlers:
+    log.addHandler(logging.StreamHandler())
+    log.setLevel(logging.INFO)
 
 
 @contextlib.contextmanager
@@ -132,7 +142,8 @@ def _dump(low: Lowered) -> None:
         return
     name = f"{low.name}_{os.path.basename(low.module.__file__)[3:11]}"
     stem = low.save(directory, name)[:-3]
-    for suffix, text in ((".ir.txt", str(low.ir)), (".plan.txt", str(low.plan))):
+    for suffix, text in ((".ir.txt", str(low.ir)), (".plan.txt", str(low.plan)),
+                         (".plan.svg", low.plan.to_svg())):
         with open(stem + suffix, "w", encoding="utf-8") as f:
             f.write(text)
 
@@ -285,17 +296,21 @@ class Jitted:
         key = self._key(args, kwargs)
         entry = self._compiled.get(key)
         if entry is None:
+            start = time.perf_counter()
             traced, dyn_leaves = self._trace(args, kwargs)
             low = Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
                           _name(self.fun), self._parallel())
             entry = (low.compile(), traced.out_tree)
             self._compiled[key] = entry
         else:
+            start = None
             statics, static_kw, dyn_kwargs = self._split(args, kwargs)
             dyn_args = [a for i, a in enumerate(args) if i not in statics]
             dyn_leaves, _ = tree_flatten((dyn_args, dyn_kwargs))
         compiled, out_tree = entry
         result = tree_unflatten(out_tree, compiled(dyn_leaves))
+        if start is not None:  # the first call compiled (Numba compiles on first call)
+            _log_slow_compile(compiled.low, time.perf_counter() - start)
         if fast is not None and not kwargs:
             sig = _fast_signature(args)
             if sig is not None:
@@ -320,6 +335,13 @@ class Jitted:
             raise TypeError(f"static arguments of {_name(self.fun)} must be hashable, got "
                             f"{static_vals!r}") from None
         return key
+
+
+def _log_slow_compile(low: Lowered, seconds: float) -> None:
+    if seconds > SLOW_COMPILE_SECONDS:
+        log.info("tracejit: compiling %s (%d equations, %d kernels, %d compiled functions) "
+                 "took %.1f s", low.name, len(low.ir.eqns), len(low.plan.kernels),
+                 len(low.plan.segments), seconds)
 
 
 def _kernel_array(value) -> np.ndarray:

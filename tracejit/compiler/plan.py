@@ -102,6 +102,16 @@ class Plan:
 
     __repr__ = __str__
 
+    def to_svg(self, path: str | None = None) -> str:
+        """The plan drawn as an SVG document (returned; also written to `path`)."""
+        from .draw import to_svg
+        return to_svg(self, path)
+
+    def to_dot(self) -> str:
+        """The plan as Graphviz DOT text."""
+        from .draw import to_dot
+        return to_dot(self)
+
 
 def _loop_vars(outer, inner):
     return [f"i{k}" for k in range(len(outer))] + [f"j{k}" for k in range(len(inner))]
