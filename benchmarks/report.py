@@ -1,6 +1,15 @@
-"""Markdown tables from the runner's results (one table per workload case)."""
+"""Markdown tables from the runner's results (one table per workload case).
+
+`python -m benchmarks.report --plot benchmarks/results/<run>.json` draws a saved run's
+figures (`plot.py`) and rewrites its report to embed them."""
 
 from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
 
 from .workloads import SYSTEMS, WORKLOADS
 
@@ -200,13 +209,74 @@ def table(wl, case_label: str, rows: list) -> list[str]:
     return out + ([""] + notes if notes else []) + [""]
 
 
-def render(meta: dict, results: list) -> str:
+def render(meta: dict, results: list, figures: list | None = None) -> str:
+    """The Markdown report; `figures` (paths relative to the report, summary first) are
+    embedded: the summary under the header, each case's figure above its table."""
     lines = header(meta, results)
+    figures = list(figures or [])
+    if figures:
+        lines += [f"![time per gradient call over numba-hand's, every case]({figures[0]})",
+                  ""]
+    by_slug = {Path(f).stem: f for f in figures[1:]}
     order = list(SYSTEMS)
     groups: dict = {}
     for r in results:
         groups.setdefault((r["workload"], r["case"]), []).append(r)
     for (wid, case_label), rows in groups.items():
         rows.sort(key=lambda r: order.index(r["system"]))
-        lines += table(WORKLOADS[wid], case_label, rows)
+        rows_md = table(WORKLOADS[wid], case_label, rows)
+        fig = next((f for stem, f in by_slug.items()
+                    if stem.endswith(figure_suffix(wid, case_label))), None)
+        if fig:
+            rows_md[2:2] = [f"![{wid} {case_label}]({fig})", ""]
+        lines += rows_md
     return "\n".join(lines)
+
+
+def figure_suffix(wid: str, case_label: str) -> str:
+    from .plot import _slug
+    return f"-{_slug(wid)}-{_slug(case_label)}"
+
+
+def write_plots(json_path, out_dir=None, rewrite_report: bool = True) -> list:
+    """Figures of a saved run (`<run>.json`) into `out_dir` (default: beside it, in
+    `<run>-plots/`), and (`rewrite_report`) the run's Markdown report rewritten to embed
+    them."""
+    from .plot import plot_run
+    json_path = Path(json_path)
+    data = json.loads(json_path.read_text())
+    stem = json_path.stem
+    out_dir = Path(out_dir) if out_dir else json_path.with_name(stem + "-plots")
+    paths = plot_run(data["meta"], data["results"], out_dir, stem)
+    if rewrite_report:
+        md = json_path.with_suffix(".md")
+        rel = [os.path.relpath(p, md.parent) for p in paths]
+        md.write_text(render(data["meta"], data["results"], rel))
+    return paths
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=(
+        "Rewrite the Markdown report of a saved run; with --plot, also draw its figures."))
+    p.add_argument("results", nargs="+", help="results JSON files (benchmarks/results/...)")
+    p.add_argument("--plot", action="store_true", help="write PNG figures (matplotlib)")
+    p.add_argument("--out", default=None, help="directory for the figures (default: "
+                   "<run>-plots/ beside the JSON)")
+    p.add_argument("--figures-only", action="store_true",
+                   help="with --plot: leave the run's Markdown report as it is")
+    opts = p.parse_args(argv)
+    for path in opts.results:
+        if opts.plot:
+            for fig in write_plots(path, opts.out, not opts.figures_only):
+                print(f"wrote {fig}")
+            if opts.figures_only:
+                continue
+        else:
+            data = json.loads(Path(path).read_text())
+            Path(path).with_suffix(".md").write_text(render(data["meta"], data["results"]))
+        print(f"wrote {Path(path).with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

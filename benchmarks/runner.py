@@ -57,6 +57,9 @@ def parse_args(argv=None):
                    help="seconds before a worker is killed (default 120 quick, 900 full; "
                         "W11 300/900, W12A/W12B 600/1800)")
     p.add_argument("--no-warm", action="store_true", help="skip the warm-cache processes")
+    p.add_argument("--plot", action="store_true",
+                   help="also write PNG figures (needs matplotlib: the `plot` extra) into "
+                        "<run>-plots/ and embed them in the Markdown report")
     return p.parse_args(argv)
 
 
@@ -153,8 +156,19 @@ def installed(system) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in system.modules)
 
 
-def progress_line(i: int, total: int, r: dict) -> str:
+def eta_text(elapsed: float, done: int, total: int) -> str:
+    """Time left, assuming the remaining processes take as long as the finished ones did on
+    average."""
+    if done <= 0 or done >= total:
+        return ""
+    left = elapsed / done * (total - done)
+    return f"~{left / 60:.0f} min left" if left >= 90 else f"~{left:.0f} s left"
+
+
+def progress_line(i: int, total: int, r: dict, eta: str = "") -> str:
     head = f"[{i:>2}/{total}] {r['workload']} {r['case']:<19} {r['system']:<20} {r['phase']:<4}"
+    if eta:
+        head = f"{head} ({eta})"
     if r["status"] != "ok":
         stage = f" in {r['stage']}" if r.get("stage") else ""
         return f"{head} {r['status'].upper()}{stage}: {r.get('error', '')}"
@@ -238,6 +252,11 @@ def main(argv=None) -> int:
 
     cache_root = Path(tempfile.mkdtemp(prefix="tracejit-bench-"))
     results, done = [], 0
+    started = time.monotonic()
+
+    def show(r: dict) -> None:
+        print(progress_line(done, total, r, eta_text(time.monotonic() - started, done, total)),
+              flush=True)
     try:
         for k, (wl, case, system) in enumerate(plan):
             cache_dir = cache_root / f"{k:03d}-{system.name}"
@@ -245,7 +264,7 @@ def main(argv=None) -> int:
             timeout = opts.timeout or default_timeout(wl, opts.quick)
             res = run_worker(wl, case, system, "cold", cache_dir, timing, timeout)
             done += 1
-            print(progress_line(done, total, res), flush=True)
+            show(res)
             if system.disk_cache and not opts.no_warm:
                 if res["status"] == "timeout" and "first_call_s" not in res:
                     # nothing reached the disk cache: a second process would time out too
@@ -254,12 +273,12 @@ def main(argv=None) -> int:
                 else:
                     warm = run_worker(wl, case, system, "warm", cache_dir, timing, timeout)
                 done += 1
-                print(progress_line(done, total, warm), flush=True)
+                show(warm)
                 res["warm"] = warm
             if lowers(wl, system):
                 low = run_worker(wl, case, system, "lower", cache_dir, timing, timeout)
                 done += 1
-                print(progress_line(done, total, low), flush=True)
+                show(low)
                 res["lower"] = low
             results.append(res)
     finally:
@@ -283,4 +302,7 @@ def main(argv=None) -> int:
                                                     indent=1, default=str))
     stem.with_suffix(".md").write_text(markdown)
     print(f"wrote {stem}.json and {stem}.md")
+    if opts.plot:
+        for fig in report.write_plots(stem.with_suffix(".json")):
+            print(f"wrote {fig}")
     return 0
