@@ -137,6 +137,17 @@ def test_big_plan_is_summarized_and_linear():
     assert all(b[0] == a[1] + 1 for a, b in zip(covered, covered[1:]))
     assert any(t.startswith("output 0:") for t in texts)
     assert len(svg4) < 4 * len(svg1) + 20000  # summary: no line per kernel
+    # the repeated forward steps are all forward, the repeated backward steps all backward
+    steps = [t for t in texts if "equal runs" in t]
+    assert len(steps) == 2, steps
+    counts = [int(m.group(1)) for t in texts for m in [re.match(r"(\d+) (forward|backward) "
+                                                               r"equations", t)] if m]
+    runs = [i for i, t in enumerate(texts) if "equal runs" in t]
+    fwd_step = [t for t in texts[runs[0]:runs[1]] if "equations" in t]
+    bwd_step = [t for t in texts[runs[1]:] if "equations" in t][:2]
+    assert fwd_step[1].startswith("0 backward") and not fwd_step[0].startswith("0 ")
+    assert bwd_step[0].startswith("0 forward") and not bwd_step[1].startswith("0 ")
+    assert sum(counts) >= len(low4.ir.eqns)  # recomputed values count in every kernel
     assert t4 < 8 * t1 + 0.5, (t1, t4)  # 4x the equations; quadratic would be 16x
 
 

@@ -19,9 +19,11 @@ it from the structure reverse mode leaves:
 2. Starting from each output that has the type of a program input (a gradient), walk
    back through linear primitives (`add`, `neg`, `broadcast_in_dim`, `reduce_sum`,
    `select`'s branches, `scatter_add`, ...) and through the one operand of a product
-   (`mul`, `dot_general`, `div`'s numerator) that is not forward: every equation reached
-   is *backward* (it is linear in the cotangent). The walk stops at a product of two
-   forward values or at a control-flow equation: that is where the folded cotangent enters.
+   (`mul`, `dot_general`, `div`'s numerator) that is not forward (when neither is, the one
+   behind the longer chain of non-forward equations: the other is a derivative coefficient
+   such as `1 - t*t`): every equation reached is *backward* (it is linear in the
+   cotangent). The walk stops at a product of two forward values or at a control-flow
+   equation: that is where the folded cotangent enters.
 3. Everything else is forward.
 Derivative coefficients such as `cos x` therefore count as forward when they are computed
 from forward values only, and the loss's own tail (`mean`) counts as forward only when the
@@ -86,6 +88,12 @@ def directions(ir: IR) -> dict[int, str]:
         forward.add(first)
     _close_ancestors(forward, producer)
 
+    # longest chain of non-forward equations behind each value
+    depth: dict = {}
+    for e in ir.eqns:
+        d = 1 + max((depth.get(a, 0) for a in e.inputs if isinstance(a, Var)), default=0)
+        for v in e.outs:
+            depth[v] = 0 if v in forward else d
     in_types = {(v.aval.shape, v.aval.dtype) for v in ir.invars}
     backward: set = set()
     stack = [v for v in outs[1 if value_first else 0:]
@@ -104,6 +112,9 @@ def directions(ir: IR) -> dict[int, str]:
         elif name in _BILINEAR:
             operands = [i for i, a in enumerate(e.inputs[:2])
                         if isinstance(a, Var) and a not in forward]
+            if len(operands) == 2:  # the cotangent is the longer chain, the other a coefficient
+                d0, d1 = (depth.get(e.inputs[i], 0) for i in operands)
+                operands = operands if d0 == d1 else [operands[0] if d0 > d1 else operands[1]]
         elif name in _PARTLY_LINEAR:
             operands = list(_PARTLY_LINEAR[name])
         else:  # control flow or anything else: the cotangent enters here
@@ -328,7 +339,8 @@ def _summary_boxes(model: _Model) -> list[_Box]:
                 box.counts[d] += kb.counts[d]
             box.writes += kb.writes
             box.reads += kb.reads
-        box.lines.append(_Line(", ".join(f"{n} {kind}s" for kind, n in kinds.items() if n),
+        box.lines.append(_Line(", ".join(f"{n} {kind}{'s' * (n != 1)}"
+                                         for kind, n in kinds.items() if n),
                                None, "stage"))
         box.lines.append(_Line(f"{box.counts[FORWARD]} forward equations", FORWARD, "stored"))
         box.lines.append(_Line(f"{box.counts[BACKWARD]} backward equations", BACKWARD,
