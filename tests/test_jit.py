@@ -599,7 +599,8 @@ def test_dump_dir_writes_ir_plan_and_source(tmp_path, monkeypatch):
     low = jf.lower(X1)
     files = sorted(p.name for p in (tmp_path / "dump").iterdir())
     stem = "w1_" + os.path.basename(low.path)[3:11]
-    assert files == [stem + ".ir.txt", stem + ".plan.txt", stem + ".py"], files
+    assert files == [stem + ".ir.txt", stem + ".plan.svg", stem + ".plan.txt", stem + ".py"], \
+        files
     assert (tmp_path / "dump" / (stem + ".ir.txt")).read_text() == str(low.ir)
     assert (tmp_path / "dump" / (stem + ".plan.txt")).read_text() == str(low.plan)
     assert (tmp_path / "dump" / (stem + ".py")).read_text() == low.source
