@@ -557,12 +557,15 @@ def _arrows(body: list, edges: list, tops: list, bottoms: list, out_top: float,
     right = _LEFT + _BOX_W
     taps: dict = {}
     n_out = 0
+    entering: dict = {}
     for src, dst, v in edges:
         if dst == "out":  # one row per output, so that their names do not overlap
             y1 = out_top + 8 + _OUT_ROW * n_out
             n_out += 1
-        else:
-            y1 = tops[dst] + 12
+        else:  # the values entering one kernel one below the other, as far as it is tall
+            j = entering[dst] = entering.get(dst, -1) + 1
+            rows = max(int((bottoms[dst] - tops[dst] - 16) // 10), 1)
+            y1 = tops[dst] + 12 + 10 * (j % rows)
         taps.setdefault((src, v), []).append(y1)
     leaving: dict = {}  # values leaving one kernel start a few pixels apart
     spans = []
