@@ -48,8 +48,10 @@ import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.special as _sps
 
 import tracejit as tj
+import tracejit.scipy.special  # noqa: F401  (registers the special-function primitives)
 from tracejit.core import Primitive
 from tracejit.errors import ConcretizationError
 
@@ -64,6 +66,7 @@ import numpy as np
 import tracejit as tj
 import tracejit.nn as nn
 import tracejit.numpy as tnp
+import tracejit.scipy.special as tss
 from tracejit.core import bind_into, current_builder
 from tracejit.primitives import elementwise as ew
 from tracejit.primitives import indexing as ix
@@ -702,6 +705,16 @@ UNARY = [
     ("deg2rad", "mul", "tnp.deg2rad({x})", (-INF, INF),
      lambda a, b: (a * math.pi / 180, b * math.pi / 180), 0.2),
     ("fabs", "abs", "tnp.fabs({x})", (-INF, INF), lambda a, b: (0.0, max(-a, b)), 0.2),
+    ("erf", "erf", "tss.erf({x})", (-INF, INF), lambda a, b: (-1.0, 1.0), 0.3),
+    ("erfc", "erfc", "tss.erfc({x})", (-INF, INF), lambda a, b: (0.0, 2.0), 0.3),
+    ("erfinv", "erfinv", "tss.erfinv({x})", (-0.9, 0.9),
+     lambda a, b: _iv_mono(_sps.erfinv, a, b), 0.3),
+    ("gammaln", "lgamma", "tss.gammaln({x})", (0.2, 30),
+     lambda a, b: (-0.13, max(math.lgamma(a), math.lgamma(b))), 0.3),
+    ("digamma", "digamma", "tss.digamma({x})", (0.2, 30),
+     lambda a, b: _iv_mono(_sps.digamma, a, b), 0.3),
+    ("polygamma1", "polygamma", "tss.polygamma(1, {x})", (0.2, 30),
+     lambda a, b: _iv_mono(lambda t: _sps.polygamma(1, t), a, b), 0.3),
 ]
 
 # Zero-derivative (piecewise constant) functions: their outputs are differentiable (zero)
@@ -808,6 +821,18 @@ def _b_copysign(x, y):
 
 
 POS = (0.05, INF)
+
+
+def _b_xlog(x, y):
+    m = max(abs(x.lo), abs(x.hi)) * max(abs(math.log(y.lo)), abs(math.log(y.hi)))
+    return -m, m
+
+
+def _b_xlog1p(x, y):
+    m = max(abs(x.lo), abs(x.hi)) * max(abs(math.log1p(y.lo)), abs(math.log1p(y.hi)))
+    return -m, m
+
+
 NZ = (0.3, INF)  # away from zero (a divisor); the sign is randomized below
 ANY = (-INF, INF)
 BINARY = [
@@ -832,6 +857,8 @@ BINARY = [
     ("floor_divide", "floor", "{x} // {y}", (-30, 30), NZ, _b_fdiv, 0.5),
     ("copysign", "abs", "tnp.copysign({x}, {y})", ANY, NZ, _b_copysign, 0.3),
     ("float_power", "pow", "tnp.float_power({x}, {y})", (0.1, 10), (-2.0, 2.0), _b_pow, 0.3),
+    ("xlogy", "xlogy", "tss.xlogy({x}, {y})", (-30, 30), (0.1, 30), _b_xlog, 0.3),
+    ("xlog1py", "xlog1py", "tss.xlog1py({x}, {y})", (-30, 30), (-0.9, 30), _b_xlog1p, 0.3),
 ]
 
 

@@ -18,6 +18,7 @@ from test_jit import assert_close, fd_grad
 import tracejit as tj
 import tracejit.nn as nn
 import tracejit.numpy as tnp
+import tracejit.scipy.special as tss
 from tracejit.primitives import elementwise as ew
 from tracejit.tree_util import tree_flatten
 
@@ -53,6 +54,11 @@ def check(jitted, *args, rtol=1e-12, disable=False):
 
 # -- elementwise primitives ------------------------------------------------------------------
 
+def y_of(x):
+    """(0.1, 0.9) mapped onto (0.2, 9): either side of gammaln's minimum."""
+    return 1.0 / x ** 2 - 1.0 + 0.2 * x
+
+
 def unary_ops(x, z):
     """x in (0.1, 0.9), z of either sign."""
     return {
@@ -66,7 +72,9 @@ def unary_ops(x, z):
         "floor": tnp.floor(z), "ceil": tnp.ceil(z), "round": tnp.round(z),
         "round1": tnp.round(z, 1), "trunc": tnp.trunc(z), "rint": tnp.rint(z), "neg": -z,
         "square": tnp.square(z), "reciprocal": tnp.reciprocal(x), "relu": nn.relu(z),
-        "softplus": nn.softplus(z),
+        "softplus": nn.softplus(z), "erf": tss.erf(z), "erfc": tss.erfc(z),
+        "erfinv": tss.erfinv(x), "gammaln": tss.gammaln(y_of(x)), "digamma": tss.digamma(x),
+        "polygamma": tss.polygamma(2, x),
     }
 
 
@@ -81,7 +89,8 @@ def binary_ops(x, y, z):
         "logaddexp": tnp.logaddexp(z, y), "logaddexp2": tnp.logaddexp2(z, x),
         "copysign": tnp.copysign(y, z), "clip": tnp.clip(z, -1.0, 1.5),
         "sq": z ** 2, "cube": z ** 3, "inv_sq": z ** -2, "fifth": z ** 5, "zeroth": z ** 0,
-        "float_power": tnp.float_power(x, 3),
+        "float_power": tnp.float_power(x, 3), "xlogy": tss.xlogy(z, y),
+        "xlog1py": tss.xlog1py(z, x),
     }
 
 

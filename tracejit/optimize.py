@@ -204,7 +204,8 @@ def _scalar_operands(eqn: Eqn, producers) -> Eqn:
     return Eqn(eqn.prim, inputs, eqn.outs, eqn.params, eqn.source)
 
 
-_IMPLICIT_SCALARS = set(ew.elementwise_table) | {st.select_p}
+_IMPLICIT_SCALARS = {st.select_p}
+ew.each_row(_IMPLICIT_SCALARS.add)
 
 
 def _fold_literals(eqn: Eqn):

@@ -27,7 +27,7 @@ from ..primitives import indexing as ix
 from ..primitives import linalg as la
 from ..primitives import reductions as rd
 from ..primitives import structural as st
-from . import vecmath
+from . import special, vecmath
 from .index import ELEMENTWISE_LIKE, input_reads
 from .plan import CONTROL_PRIMS, CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
 
@@ -176,6 +176,7 @@ class ModuleWriter:
         self.consts: list = []  # (name, value) of every constant, on the root writer
         self.blas_dtypes: set = set()  # dtypes of the BLAS calls, on the root writer
         self.huge_pages = False  # some allocation asks for huge pages (root writer)
+        self.special_used: set = set()  # special-function helpers called (root writer)
         self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
         self.reduction_ops: set = set()  # "add"/"mul" reassociating steps used, on the root
         self.names = names if names is not None else \
@@ -328,6 +329,9 @@ class ModuleWriter:
             if vecmath.covers(prim.name):  # the renderer spells the call (vector or scalar)
                 return _keep_float32(self.root.math.call(prim.name, in_dtype, args), dtype)
         expr = row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+        if "_sf_" in expr:  # a special function's helper (compiler/special.py), float64
+            self.root.special_used.update(re.findall(r"\b_sf_\w+", expr))
+            expr = f"np.float32({expr})" if np.dtype(dtype) == dtypes.float32 else expr
         if dtypes.is_float(in_dtype) and "math." in expr:  # math calls inside an expression
             expr = _keep_float32(_MATH_CALL.sub(
                 lambda m: (self.root.math.function(m.group(1), in_dtype) or m.group(0)[:-1])
@@ -1220,6 +1224,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += _BLAS_DECLARATIONS
     if mw.huge_pages:
         lines += _HUGE_PAGES
+    if mw.special_used:
+        lines += special.preamble(mw.special_used)
     par = ", parallel=True" if mw.used_prange else ""
     math_preamble = mw.math.preamble()
     if math_preamble:

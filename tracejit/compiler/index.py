@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import Eqn
 from ..primitives import structural as st
-from ..primitives.elementwise import elementwise_table, integer_pow_p
+from ..primitives.elementwise import each_row, integer_pow_p
 from ..primitives.indexing import gather_p
 
 Index = int | str
@@ -78,11 +78,12 @@ class Branch:
     reads: dict
 
 
-ELEMENTWISE_LIKE = set(elementwise_table) | {integer_pow_p, st.select_p, st.convert_p,
-                                              st.stop_gradient_p}
+ELEMENTWISE_LIKE = {integer_pow_p, st.select_p, st.convert_p, st.stop_gradient_p}
 INDEX_PRIMS = {st.broadcast_in_dim_p, st.reshape_p, st.transpose_p, st.slice_p, st.rev_p,
                st.pad_p, st.concatenate_p, st.iota_p, gather_p}
 INLINABLE = ELEMENTWISE_LIKE | INDEX_PRIMS
+each_row(ELEMENTWISE_LIKE.add)  # every elementwise row, also those registered later
+each_row(INLINABLE.add)
 
 
 def same_shape_reads(eqn: Eqn, idx: list) -> list[Branch]:

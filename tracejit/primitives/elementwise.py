@@ -36,6 +36,16 @@ class Elementwise:
 
 
 elementwise_table: dict[Primitive, Elementwise] = {}
+_row_watchers: list[Callable] = []
+
+
+def each_row(fn: Callable) -> None:
+    """Call `fn(prim)` for every elementwise primitive, now and as rows are added later:
+    modules registered after import (`primitives/special.py`, imported with
+    `tracejit.scipy`) reach the sets that other passes build from this table."""
+    _row_watchers.append(fn)
+    for prim in list(elementwise_table):
+        fn(prim)
 
 
 def _aval(x) -> ShapedArray:
@@ -97,6 +107,8 @@ def _register(name: str, numpy_fn, expr: str, arity: int, inputs: str, output: s
     elementwise_table[prim] = row
     abstract_eval_rules[prim] = _make_abstract_eval(row)
     impl_rules[prim] = _make_impl(row)
+    for fn in _row_watchers:
+        fn(prim)
     return prim
 
 

@@ -1,0 +1,3 @@
+"""SciPy's API on traced values: `tracejit.scipy.special`."""
+
+from . import special  # noqa: F401

@@ -1,0 +1,136 @@
+"""`scipy.special` on traced values: erf, erfc, erfinv, gammaln, digamma, polygamma, xlogy,
+xlog1py, expit, logit, logsumexp (with `b=`), softmax, log_softmax.
+
+Each follows SciPy's promotion (ints and bools compute in float64, float32 stays float32)
+and broadcasting, differentiates to any order (the derivative rules are rows of
+`primitives/special.py`) and compiles into fused loops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import nn
+from .. import numpy as tnp
+from ..api import stop_gradient
+from ..numpy._base import as_operand, cast, promote_args
+from ..primitives import elementwise as ew
+from ..primitives import special as sp
+
+__all__ = ["digamma", "erf", "erfc", "erfinv", "expit", "gammaln", "log_softmax", "logit",
+           "logsumexp", "polygamma", "psi", "softmax", "xlog1py", "xlogy"]
+
+
+def _float_dtype(*xs) -> np.dtype:
+    """SciPy's result dtype: float32 only when every operand is float32 (or a Python
+    number beside one), float64 otherwise."""
+    dts = [np.dtype(x.dtype) for x in xs if hasattr(x, "dtype")
+           and not isinstance(x, (bool, int, float))]
+    if dts and all(d == np.float32 for d in dts):
+        return np.dtype(np.float32)
+    if any(d.kind == "c" for d in dts):
+        raise TypeError("tracejit.scipy.special takes real operands, not complex")
+    return np.dtype(np.float64)
+
+
+def _unary(prim_fn, name):
+    def fn(x, /):
+        x = as_operand(x)
+        return prim_fn(cast(x, _float_dtype(x)))
+    fn.__name__ = name
+    fn.__doc__ = f"Like scipy.special.{name}."
+    return fn
+
+
+def _binary(prim_fn, name):
+    def fn(x, y, /):
+        x, y = as_operand(x), as_operand(y)
+        (x, y), _ = promote_args(x, y, dtype=_float_dtype(x, y))
+        return prim_fn(x, y)
+    fn.__name__ = name
+    fn.__doc__ = f"Like scipy.special.{name}."
+    return fn
+
+
+erf = _unary(sp.erf, "erf")
+erfc = _unary(sp.erfc, "erfc")
+erfinv = _unary(sp.erfinv, "erfinv")
+gammaln = _unary(sp.lgamma, "gammaln")
+digamma = _unary(sp.digamma, "digamma")
+psi = digamma
+xlogy = _binary(sp.xlogy, "xlogy")
+xlog1py = _binary(sp.xlog1py, "xlog1py")
+expit = _unary(ew.logistic, "expit")
+
+
+def polygamma(n, x, /):
+    """Like scipy.special.polygamma, for a whole order n >= 0 given as a Python or NumPy
+    integer (n = 0 is digamma). The order is not differentiated."""
+    if isinstance(n, (np.ndarray, np.generic)) and np.ndim(n) == 0:
+        n = n.item()
+    if isinstance(n, float) and n.is_integer():
+        n = int(n)
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise TypeError(f"polygamma: the order n must be a whole number >= 0 given as a "
+                        f"Python int, got {n!r}")
+    if n == 0:
+        return digamma(x)
+    x = as_operand(x)
+    x = cast(x, _float_dtype(x))
+    return sp.polygamma(np.asarray(float(n), x.dtype)[()], x)
+
+
+def logit(x, /):
+    """log(x / (1 - x)), the inverse of expit."""
+    x = as_operand(x)
+    x = cast(x, _float_dtype(x))
+    return tnp.log(x) - tnp.log1p(-x)
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """Like scipy.special.logsumexp: log(sum(b * exp(a))) over `axis`, shifted by the max
+    of `a` so that large entries do not overflow; with `return_sign`, (log|s|, sign(s))."""
+    a = as_operand(a)
+    if b is None:
+        if return_sign:
+            out = nn.logsumexp(a, axis=axis, keepdims=keepdims)
+            return out, tnp.ones_like(out)
+        return nn.logsumexp(a, axis=axis, keepdims=keepdims)
+    b = as_operand(b)
+    dtype = _float_dtype(a, b)
+    a, b = cast(a, dtype), cast(b, dtype)
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    a, b = tnp.broadcast_to(a, shape), tnp.broadcast_to(b, shape)
+    # Where b == 0 the term is absent: it must not set the shift, nor carry exp(a)'s inf.
+    a_on = tnp.where(b != 0, a, -np.inf)
+    m = stop_gradient(tnp.max(a_on, axis=axis, keepdims=True))
+    m = tnp.where(tnp.isfinite(m), m, 0.0)
+    s = tnp.sum(tnp.where(b != 0, b * tnp.exp(a_on - m), 0.0), axis=axis, keepdims=True)
+    sign = tnp.sign(s)
+    out = tnp.log(tnp.abs(s)) + m
+    if not keepdims:
+        if axis is None:
+            out, sign = tnp.reshape(out, ()), tnp.reshape(sign, ())
+        else:
+            out, sign = tnp.squeeze(out, axis=axis), tnp.squeeze(sign, axis=axis)
+    if return_sign:
+        return out, sign
+    return out
+
+
+def softmax(x, axis=None):
+    """Like scipy.special.softmax (over all entries when axis is None)."""
+    x = as_operand(x)
+    if axis is None:
+        flat = tnp.reshape(x, (-1,))
+        return tnp.reshape(nn.softmax(flat, axis=0), np.shape(x))
+    return nn.softmax(x, axis=axis)
+
+
+def log_softmax(x, axis=None):
+    """Like scipy.special.log_softmax (over all entries when axis is None)."""
+    x = as_operand(x)
+    if axis is None:
+        flat = tnp.reshape(x, (-1,))
+        return tnp.reshape(nn.log_softmax(flat, axis=0), np.shape(x))
+    return nn.log_softmax(x, axis=axis)
