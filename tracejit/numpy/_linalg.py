@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 import numpy as np
 
 from ..errors import ShapeError, user_location
@@ -122,10 +124,82 @@ def tensordot(a, b, axes=2):
 
 # -- einsum ----------------------------------------------------------------------------------
 
+def _sublists_to_string(first, rest):
+    """The interleaved form einsum(op0, sub0, op1, sub1, ..., [sub_out]): sublists of ints
+    (and Ellipsis) become a subscript string."""
+    args = [first, *rest]
+    ops, subs, out = args[0::2], args[1::2], None
+    if len(args) % 2 == 1:
+        ops, subs, out = args[0:-1:2], args[1:-1:2], args[-1]
+
+    def letters(sub):
+        text = ""
+        for s in sub:
+            if s is Ellipsis:
+                text += "..."
+            elif isinstance(s, (int, np.integer)) and 0 <= int(s) < 52:
+                text += string.ascii_letters[int(s)]
+            else:
+                raise ValueError("subscript is not within the valid range [0, 52)")
+        return text
+
+    spec = ",".join(letters(s) for s in subs)
+    if out is not None:
+        spec += "->" + letters(out)
+    return spec, ops
+
+
+def _expand_ellipsis(subscripts: str, ops):
+    """Replace '...' by letters the subscripts do not use, broadcasting every operand's
+    ellipsis dimensions to one shape (NumPy broadcasts them)."""
+    spec = subscripts.replace(" ", "")
+    ins, arrow, out = spec.partition("->")
+    terms = ins.split(",")
+    if len(terms) != len(ops):
+        raise ValueError(f"einsum: {len(terms)} subscript terms for {len(ops)} operands")
+    free = [c for c in string.ascii_letters if c not in spec]
+    ell_shapes = []
+    for t, o in zip(terms, ops):
+        if t.count("...") > 1 or t.replace("...", "").count(".") or \
+                (t.count(".") and "..." not in t):
+            raise ValueError(f"einsum: invalid ellipsis in {t!r}")
+        n_ell = len(shape(o)) - len(t.replace("...", "")) if "..." in t else 0
+        if n_ell < 0:
+            raise ValueError(f"einsum: operand of shape {shape(o)} has fewer dimensions than "
+                             f"subscript {t!r}")
+        i = t.find("...")
+        ell_shapes.append(tuple(shape(o)[i:i + n_ell]) if n_ell else ())
+    target = broadcast_shapes(*ell_shapes)
+    n = len(target)
+    ell = "".join(free[:n])
+    new_terms, new_ops = [], []
+    for t, o, es in zip(terms, ops, ell_shapes):
+        if "..." not in t:
+            new_terms.append(t)
+            new_ops.append(o)
+            continue
+        i = t.find("...")
+        s = tuple(shape(o))
+        k = len(es)
+        # Broadcast this operand's ellipsis part to `target` (right-aligned).
+        o = st.reshape(o, s[:i] + (1,) * (n - k) + s[i:])
+        full = s[:i] + target + s[i + k:]
+        o = broadcast_to(o, full)
+        new_terms.append(t.replace("...", ell))
+        new_ops.append(o)
+    if arrow:
+        if out.count("...") > 1 or out.replace("...", "").count("."):
+            raise ValueError(f"einsum: invalid ellipsis in output {out!r}")
+        out = out.replace("...", ell)
+    else:
+        letters = "".join(new_terms).replace(",", "")
+        named = "".join(c for c in letters if c not in ell)
+        out = ell + "".join(sorted(c for c in set(named) if named.count(c) == 1))
+    return ",".join(new_terms) + "->" + out, new_ops
+
+
 def _parse_einsum(subscripts: str, n_ops: int):
     spec = subscripts.replace(" ", "")
-    if "." in spec:
-        raise NotImplementedError("tracejit.numpy.einsum does not support '...' yet")
     if "->" in spec:
         ins, out = spec.split("->")
     else:
@@ -170,8 +244,10 @@ def einsum(subscripts, *operands, optimize=False, out=None, dtype=None):
     if out is not None:
         raise NotImplementedError("tracejit.numpy.einsum does not support out=")
     if not isinstance(subscripts, str):
-        raise NotImplementedError("tracejit.numpy.einsum supports string subscripts only")
+        subscripts, operands = _sublists_to_string(subscripts, operands)
     ops = [as_operand(o) for o in operands]
+    if "." in subscripts:
+        subscripts, ops = _expand_ellipsis(subscripts, ops)
     dt = np.dtype(dtype) if dtype is not None else result_dtype(*ops)
     ops = [cast(o, dt) for o in ops]
     terms, out_spec = _parse_einsum(subscripts, len(ops))

@@ -418,3 +418,215 @@ def tril(m, k=0):
 def triu(m, k=0):
     return _triangle(m, k, lower=False)
 
+
+
+def atleast_3d(*arys):
+    res = []
+    for a in arys:
+        a = as_operand(a)
+        s = _shape(a)
+        if len(s) == 0:
+            a = reshape(a, (1, 1, 1))
+        elif len(s) == 1:
+            a = reshape(a, (1, s[0], 1))
+        elif len(s) == 2:
+            a = reshape(a, s + (1,))
+        res.append(a)
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def dstack(tup):
+    return concatenate([atleast_3d(a) for a in tup], axis=2)
+
+
+def _split_min_ndim(name, nd_min, axis_of):
+    def fn(ary, indices_or_sections):
+        a = as_operand(ary)
+        nd = len(_shape(a))
+        if nd < nd_min:
+            raise ValueError(f"{name} only works on arrays of {nd_min} or more dimensions")
+        return split(a, indices_or_sections, axis_of(nd))
+    fn.__name__ = name
+    fn.__doc__ = f"Like numpy.{name} (static split points)."
+    return fn
+
+
+hsplit = _split_min_ndim("hsplit", 1, lambda nd: 1 if nd > 1 else 0)
+vsplit = _split_min_ndim("vsplit", 2, lambda nd: 0)
+dsplit = _split_min_ndim("dsplit", 3, lambda nd: 2)
+
+
+def append(arr, values, axis=None):
+    arr, values = as_operand(arr), as_operand(values)
+    if axis is None:
+        return concatenate([ravel(arr) if len(_shape(arr)) != 1 else arr, ravel(values)],
+                           axis=0)
+    return concatenate([arr, values], axis=axis)
+
+
+def _static_positions(obj, n: int, what: str):
+    """`obj` of insert/delete (int, slice, sequence of ints) as a concrete int array, or
+    None for a scalar int."""
+    if isinstance(obj, Tracer):
+        raise TypeError(f"{what} needs concrete indices: the result's shape depends on them")
+    if isinstance(obj, slice):
+        return np.arange(*obj.indices(n))
+    idx = np.asarray(obj)
+    if idx.size == 0:
+        return idx.astype(np.int64).reshape(-1)
+    if idx.dtype.kind not in "iub":
+        raise IndexError("arrays used as indices must be of integer (or boolean) type")
+    return idx
+
+
+def insert(arr, obj, values, axis=None):
+    """Like numpy.insert with concrete `obj`; `values` may be traced (cast to arr's dtype)."""
+    a = as_operand(arr)
+    if axis is None:
+        a, axis = ravel(a), 0
+    s = _shape(a)
+    ax = normalize_axis(axis, len(s))
+    n = s[ax]
+    idx = _static_positions(obj, n, "insert")
+    values = cast(as_operand(values), aval(a).dtype)
+    if idx.dtype == bool:
+        raise NotImplementedError("tracejit.numpy.insert does not take a boolean obj")
+    if idx.ndim == 0:
+        i = int(idx)
+        if not -n <= i <= n:
+            raise IndexError(f"index {i} is out of bounds for axis {ax} with size {n}")
+        idx = np.array([i + n if i < 0 else i])
+        v = reshape(values, (1,) * (len(s) - len(_shape(values))) + _shape(values)) \
+            if len(_shape(values)) < len(s) else values
+        v = moveaxis(v, 0, ax) if len(s) else v
+        num = _shape(v)[ax] if len(s) else 1
+        idx = np.full(num, idx[0])
+    else:
+        idx = idx.reshape(-1).astype(np.int64)
+        bad = (idx < -n) | (idx > n)
+        if bad.any():
+            raise IndexError(f"index {int(idx[bad][0])} is out of bounds for axis {ax} with "
+                             f"size {n}")
+        idx = np.where(idx < 0, idx + n, idx)
+        num = len(idx)
+        v = values
+    slot = list(s)
+    slot[ax] = num
+    v = _broadcast_to(v, tuple(slot))
+    # Position of every inserted value in the result (NumPy's stable order), then the
+    # result as a gather from [arr, values] along the axis.
+    order = np.argsort(idx, kind="stable")
+    new_pos = np.empty(num, np.int64)
+    new_pos[order] = idx[order] + np.arange(num)
+    source = np.empty(n + num, np.int64)
+    is_new = np.zeros(n + num, bool)
+    is_new[new_pos] = True
+    source[new_pos] = n + np.arange(num)
+    source[~is_new] = np.arange(n)
+    from ._indexing import take
+    return take(concatenate([a, v], axis=ax), source, axis=ax)
+
+
+def delete(arr, obj, axis=None):
+    """Like numpy.delete with concrete `obj` (int, slice, sequence of ints or a mask)."""
+    a = as_operand(arr)
+    if axis is None:
+        a, axis = ravel(a), 0
+    s = _shape(a)
+    ax = normalize_axis(axis, len(s))
+    n = s[ax]
+    idx = _static_positions(obj, n, "delete")
+    keep = np.ones(n, bool)
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise ValueError(f"boolean array argument obj to delete must be one dimensional "
+                             f"and match the axis length of {n}")
+        keep = ~idx
+    else:
+        idx = idx.reshape(-1).astype(np.int64)
+        bad = (idx < -n) | (idx >= n)
+        if bad.any():
+            raise IndexError(f"index {int(idx[bad][0])} is out of bounds for axis {ax} with "
+                             f"size {n}")
+        keep[idx] = False
+    from ._indexing import take
+    return take(a, np.nonzero(keep)[0], axis=ax)
+
+
+def rot90(m, k=1, axes=(0, 1)):
+    m = as_operand(m)
+    nd = len(_shape(m))
+    axes = tuple(axes)
+    if len(axes) != 2:
+        raise ValueError("len(axes) must be 2.")
+    a0, a1 = (static_int(x, "axes") for x in axes)
+    if a0 == a1 or builtins.abs(a0 - a1) == nd:
+        raise ValueError("Axes must be different.")
+    if not (-nd <= a0 < nd and -nd <= a1 < nd):
+        raise ValueError(f"Axes={axes} out of range for array of ndim={nd}.")
+    k = static_int(k, "k") % 4
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(flip(m, a0), a1)
+    perm = list(range(nd))
+    perm[a0 % nd], perm[a1 % nd] = perm[a1 % nd], perm[a0 % nd]
+    if k == 1:
+        return transpose(flip(m, a1), perm)
+    return flip(transpose(m, perm), a1)
+
+
+def rollaxis(a, axis, start=0):
+    a = as_operand(a)
+    n = len(_shape(a))
+    axis = normalize_axis(axis, n)
+    start = static_int(start, "start")
+    if not -n <= start < n + 1:
+        raise np.exceptions.AxisError(f"'start' arg requires {-n} <= start < {n + 1}, but "
+                                      f"{start} was passed in")
+    if start < 0:
+        start += n
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return a
+    return moveaxis(a, axis, start)
+
+
+def block(arrays):
+    """Like numpy.block: nested lists of arrays joined along the last axes."""
+    def depth(x, where):
+        if isinstance(x, tuple):
+            raise TypeError(f"{where} is a tuple. Only lists can be used to arrange blocks, "
+                            "and np.block does not allow implicit conversion from tuple to "
+                            "ndarray.")
+        if not isinstance(x, list):
+            return 0, [where], [x]
+        if not x:
+            raise ValueError(f"List at {where} cannot be empty")
+        depths, leaves = [], []
+        for i, e in enumerate(x):
+            d, w, lv = depth(e, f"{where}[{i}]")
+            depths.append((d, w[0]))
+            leaves += lv
+        first = depths[0][0]
+        for d, w in depths[1:]:
+            if d != first:
+                raise ValueError(f"List depths are mismatched. First element was at depth "
+                                 f"{first + 1}, but there is an element at depth {d + 1} "
+                                 f"({w})")
+        return first + 1, [where], leaves
+
+    list_depth, _, leaves = depth(arrays, "arrays")
+    leaves = [as_operand(x) for x in leaves]
+    nd = builtins.max([list_depth] + [len(_shape(x)) for x in leaves])
+
+    def build(x, level):
+        if not isinstance(x, list):
+            x = as_operand(x)
+            s = _shape(x)
+            return reshape(x, (1,) * (nd - len(s)) + tuple(s))
+        parts = [build(e, level + 1) for e in x]
+        return concatenate(parts, axis=-(list_depth - level))
+
+    return build(arrays, 0)
