@@ -795,6 +795,47 @@ def w16_inputs(size, rng):
 
 
 # ---------------------------------------------------------------------------------------
+# W9 per-example gradients: W2's loss per example, d loss_i / d w for every row of X
+# ---------------------------------------------------------------------------------------
+
+
+def w9_loss(w, x, y, xp):
+    """One example's logistic loss (x (d,), y a 0/1 label): vmapped over the rows of X."""
+    z = x @ w
+    return xp.logaddexp(0.0, z) - y * z
+
+
+def w9_numpy_grad(w, X, y):
+    z = X @ w
+    return (0.5 * (1.0 + np.tanh(0.5 * z)) - y)[:, None] * X  # sigmoid(z) - y, per row
+
+
+def w9_numba_kernel(w, X, y):
+    n, d = X.shape
+    g = np.empty((n, d))
+    for i in prange(n):
+        z = 0.0
+        for k in range(d):
+            z += X[i, k] * w[k]
+        if z >= 0.0:
+            s = 1.0 / (1.0 + math.exp(-z))
+        else:
+            e = math.exp(z)
+            s = e / (1.0 + e)
+        c = s - y[i]
+        for k in range(d):
+            g[i, k] = c * X[i, k]
+    return g
+
+
+def w9_inputs(size, rng):
+    n, d = size["n"], size["d"]
+    X = rng.standard_normal((n, d))
+    y = (X @ rng.standard_normal(d) + 0.5 * rng.standard_normal(n) > 0).astype(np.float64)
+    return 0.1 * rng.standard_normal(d), X, y
+
+
+# ---------------------------------------------------------------------------------------
 # The table of workloads
 # ---------------------------------------------------------------------------------------
 
@@ -834,6 +875,7 @@ class Workload:
     timeout: tuple[float, float] | None = None  # worker timeout (quick, full), if not default
     lower_stats: bool = False  # also time tracejit's lower() and size its generated source
     compile_first: bool = False  # first-call time is the headline: its column comes first
+    in_axes: tuple | None = None  # per-example gradients: vmap(grad(loss), in_axes)
 
     def case(self, label: str) -> Case:
         for c in self.cases + self.quick_cases:
@@ -938,6 +980,14 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
              timeout=(600, 1800), lower_stats=True, compile_first=True,
              note="Not in BENCHMARKS.md. tracejit and jax trace the Python loop into S "
                   "copies of the step; tracejit-scan is the same RNN as one `scan` over xs."),
+    Workload("W9", "per-example: W2's loss per example, gradient per row via vmap(grad)",
+             "w", "float64", w9_loss, w9_numpy_grad, w9_numba_kernel, w9_inputs,
+             cases=(Case("X (4096,64)", {"n": 4096, "d": 64}),),
+             quick_cases=(Case("X (4096,64)", {"n": 4096, "d": 64}),),
+             in_axes=(None, 0, 0), parallel=True,
+             unsupported={"autograd": "no vmap", "torch-compile": "torch.func.vmap only"},
+             note="Per-example gradients (4096, 64): tracejit jit(vmap(grad)), JAX "
+                  "jit(vmap(grad)), torch.func.vmap(grad); numba-hand is one fused loop."),
     Workload("W16", "small-mlp: 16 examples, mean squared error of tanh(X W1 + b1) W2 + b2, "
              "per-call latency", "params dict {W1, W2, b1, b2}", "float64",
              w16_loss, w16_numpy_grad, w16_numba_kernel, w16_inputs,
@@ -952,9 +1002,7 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
 GROUPS = {"W12": ("W12A", "W12B")}
 
 # Workloads of BENCHMARKS.md that need tracejit features which do not exist yet.
-NOT_YET = {
-    "W9": "per-example gradients need vmap",
-}
+NOT_YET: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------------------------
@@ -996,7 +1044,10 @@ def build_tracejit(wl: Workload, inputs, parallel=None, variant=None):
     # parallel: True forces threads, False one thread, None (tracejit's default) threads big
     # kernels when a fork-safe threading layer is there.
     options = {} if parallel is None else {"parallel": parallel}
-    return tj.jit(transform(bind(loss, xp, bound), argnums=wl.argnums), **options), args
+    g = transform(bind(loss, xp, bound), argnums=wl.argnums)
+    if wl.in_axes is not None:
+        g = tj.vmap(g, in_axes=wl.in_axes)
+    return tj.jit(g, **options), args
 
 
 def build_jax(wl: Workload, inputs, variant=None):
@@ -1010,7 +1061,8 @@ def build_jax(wl: Workload, inputs, variant=None):
     # data; Python constants (W5's step count) stay Python constants.
     bound = tuple(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in bound)
     transform = jax.value_and_grad if wl.value_and_grad else jax.grad
-    g = jax.jit(transform(bind(loss, xp, bound), argnums=wl.argnums))
+    g = transform(bind(loss, xp, bound), argnums=wl.argnums)
+    g = jax.jit(g if wl.in_axes is None else jax.vmap(g, in_axes=wl.in_axes))
     args = jax.tree_util.tree_map(jnp.asarray, args)
     return (lambda *a: jax.block_until_ready(g(*a))), args
 
@@ -1033,6 +1085,11 @@ def build_torch(wl: Workload, inputs, compiled=False):
     loss, args, bound = _loss_and_args(wl, inputs)
     args = tuple(to_torch(a) for a in args)
     bound = tuple(to_torch(a) if isinstance(a, np.ndarray) else a for a in bound)
+    if wl.in_axes is not None:  # per-example gradients: torch.func
+        from torch.func import grad, vmap
+        per_example = vmap(grad(bind(loss, xp, bound), argnums=wl.argnums),
+                           in_dims=wl.in_axes)
+        return per_example, args
     wrt = _wrt_leaves(args, wl.argnums)
     for t in wrt:
         t.requires_grad_(True)
