@@ -1328,6 +1328,43 @@ def op_direct(sc: Scope):
         sc.emit(f"ew.integer_pow({x.name}, {k})", lo, hi, [x])
 
 
+@op(1.0, prims={"argsort", "searchsorted", "gather"})
+def op_sort(sc: Scope):
+    """Sorting and order statistics: argsort (+ gather for sort, median, quantile) and
+    searchsorted. Ties (duplicated values) make sort's derivative one-sided: jumpy."""
+    r = sc.gen.r
+    form = choose(sc.gen, ["sort", "argsort", "median", "quantile", "searchsorted"],
+                  {"argsort": "sort", "searchsorted": "searchsorted"})
+    x = sc.pick(lambda v: v.kind == "f" and v.finite and v.shape != ()) or \
+        sc.float_val(shape=sc.gen.shape(r.choice([1, 2])))
+    nd = len(x.shape)
+    if nd == 0:
+        x = sc.emit(f"tnp.reshape({x.name}, (1,))", x.lo, x.hi, [x])
+        nd = 1
+    axis = r.randrange(-nd, nd)
+    n = x.shape[axis]
+    if form == "sort":
+        sc.emit(f"tnp.sort({x.name}, axis={axis})", x.lo, x.hi, [x], jumpy=True)
+    elif form == "argsort":
+        sc.emit(f"tnp.argsort({x.name}, axis={axis})", 0, max(n - 1, 0), [x], jumpy=True)
+    elif form in ("median", "quantile") and x.size:
+        if form == "median":
+            sc.emit(f"tnp.median({x.name}, axis={axis})", x.lo, x.hi, [x], jumpy=True)
+        else:
+            q = [round(r.uniform(0, 1), 2) for _ in range(r.choice([1, 2]))]
+            q = q[0] if len(q) == 1 and r.random() < 0.5 else q
+            sc.emit(f"tnp.quantile({x.name}, {q!r}, axis={axis})", x.lo, x.hi, [x],
+                    jumpy=True)
+    elif form == "searchsorted":
+        a = sc.emit(f"tnp.sort(tnp.ravel({x.name}))", x.lo, x.hi, [x], jumpy=True)
+        v = sc.float_val()
+        if v.dtype != a.dtype:
+            v = sc.emit(f"tnp.astype({v.name}, np.{a.dtype.name})", v.lo, v.hi, [v])
+        side = r.choice(["left", "right"])
+        sc.emit(f"tnp.searchsorted({a.name}, {v.name}, side={side!r})", 0, x.size, [a, v],
+                jumpy=True)
+
+
 @op(1.5, prims={"logaddexp", "reduce_max", "exp", "log", "stop_gradient", "reduce_sum"})
 def op_nn(sc: Scope):
     r = sc.gen.r

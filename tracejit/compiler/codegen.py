@@ -26,6 +26,7 @@ from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
 from ..primitives import reductions as rd
+from ..primitives import sorting as so
 from ..primitives import structural as st
 from . import special, vecmath
 from .index import ELEMENTWISE_LIKE, input_reads
@@ -551,6 +552,10 @@ class ModuleWriter:
             self.scatter_add(comp)
         elif prim in (rd.cumsum_p, rd.cumprod_p, rd.cumlinrec_p):
             self.cumulative(comp)
+        elif prim is so.argsort_p:
+            self.argsort(comp)
+        elif prim is so.searchsorted_p:
+            self.searchsorted(comp)
         elif prim is cf.scan_p:
             self.scan(k, comp)
         elif prim in (cf.while_p, cf.while_record_p):
@@ -1031,6 +1036,53 @@ class ModuleWriter:
                 self.w.line(f"{carry} = {a} * {carry} + {b}")
             self.w.line(f"{name}[{', '.join(idx)}] = {carry}")
         self.close_loops([ov[d] for d in others])
+
+    def argsort(self, comp: Computation) -> None:
+        """Each row along the axis copied into a buffer, then Numba's stable argsort."""
+        eqn = comp.eqn
+        out = comp.var
+        name = self.name(out)
+        axis = eqn.params["axis"]
+        x = eqn.inputs[0]
+        shape = x.aval.shape
+        n = shape[axis]
+        self.alloc(out)
+        row = self.fresh(name)
+        perm = self.fresh(name)
+        self.w.line(f"{row} = np.empty({n}, dtype=np.{np.dtype(x.aval.dtype).name})")
+        others = [d for d in range(len(shape)) if d != axis]
+        ov = {d: f"i{d}" for d in others}
+        self.open_loops([ov[d] for d in others], [shape[d] for d in others])
+        with self.w.block(f"for k in range({n}):"):
+            self.w.line(f"{row}[k] = {self.read(x, [ov.get(d, 'k') for d in range(len(shape))])}")
+        self.w.line(f"{perm} = np.argsort({row}, kind='mergesort')")
+        with self.w.block(f"for k in range({n}):"):
+            idx = [ov.get(d, "k") for d in range(len(shape))]
+            self.w.line(f"{name}[{', '.join(idx)}] = {perm}[k]")
+        self.close_loops([ov[d] for d in others])
+
+    def searchsorted(self, comp: Computation) -> None:
+        """The sorted array copied once into a buffer, then one np.searchsorted per value."""
+        eqn = comp.eqn
+        out = comp.var
+        name = self.name(out)
+        a, v = eqn.inputs
+        n = a.aval.shape[0]
+        side = eqn.params["side"]
+        buf = self.fresh(name)
+        self.w.line(f"{buf} = np.empty({n}, dtype=np.{np.dtype(a.aval.dtype).name})")
+        with self.w.block(f"for k in range({n}):"):
+            self.w.line(f"{buf}[k] = {self.read(a, ['k'])}")
+        shape = v.aval.shape
+        if shape:
+            self.alloc(out)
+        ov = [f"i{d}" for d in range(len(shape))]
+        self.open_loops(ov, shape)
+        value = f"np.searchsorted({buf}, {self.read(v, ov)}, side='{side}')"
+        target = f"{name}[{', '.join(ov)}]" if shape else name
+        self.w.line(f"{target} = {cast(value, out.aval.dtype)}")
+        self.close_loops(ov)
+        self.values[out] = ("array" if shape else "scalar", name)
 
     def arg_reduce(self, comp: Computation) -> None:
         eqn = comp.eqn

@@ -29,6 +29,7 @@ from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
 from ..primitives import reductions as rd
+from ..primitives import sorting as so
 from ..primitives import structural as st
 from .index import INLINABLE, input_reads
 
@@ -47,7 +48,8 @@ MAX_KERNEL_SIZE = 256
 CONTROL_PRIMS = {cf.cond_p, cf.scan_p, cf.while_p, cf.checkpoint_p, cf.call_p,
                  cf.while_record_p, cf.replay_p}
 CALL_PRIMS = CONTROL_PRIMS | {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, rd.cumprod_p,
-                              rd.cumlinrec_p, rd.argmax_p, rd.argmin_p}
+                              rd.cumlinrec_p, rd.argmax_p, rd.argmin_p, so.argsort_p,
+                              so.searchsorted_p}
 
 
 @dataclass(eq=False)

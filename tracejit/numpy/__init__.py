@@ -142,6 +142,21 @@ from ._shape import (  # noqa: F401
     vsplit,
     vstack,
 )
+from ._sorting import (  # noqa: F401
+    argpartition,
+    argsort,
+    lexsort,
+    median,
+    nanmedian,
+    nanpercentile,
+    nanquantile,
+    partition,
+    percentile,
+    quantile,
+    searchsorted,
+    sort,
+    unique,
+)
 from ._ufuncs import (  # noqa: F401
     abs,
     absolute,

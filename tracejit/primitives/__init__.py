@@ -1,3 +1,3 @@
 """The primitive set. Importing this package registers every primitive's rules."""
 
-from . import control, elementwise, indexing, linalg, reductions, structural  # noqa: F401
+from . import control, elementwise, indexing, linalg, reductions, sorting, structural  # noqa: F401
