@@ -168,6 +168,14 @@ def _register_all():
         batching_rules[p] = _unary(p, ("axes",))
     for p in (rd.argmax_p, rd.argmin_p, rd.cumsum_p, rd.cumprod_p):
         batching_rules[p] = _unary(p, ("axis",))
+    from ..primitives import sorting as so
+    batching_rules[so.argsort_p] = _unary(so.argsort_p, ("axis",))
+
+    def searchsorted_rule(args, batched, size, *, side):
+        if batched[0]:
+            raise NotImplementedError("vmap of searchsorted over the sorted array")
+        return so.searchsorted(args[0], args[1], side), batched[1]
+    batching_rules[so.searchsorted_p] = searchsorted_rule
 
     def cumlinrec_rule(args, batched, size, *, axis, reverse):
         a, b = _all_batched(args, batched, size)
