@@ -251,3 +251,20 @@ def test_sorting_primitives():
         close(tj.vmap(f, (None, 0))(a[0], v), loop(f, (None, 0), (a[0], v)))
     g = lambda x: so.argsort(x, 0)  # noqa: E731
     close(tj.vmap(g, 1, 1)(v), loop(g, (1,), (v,), 1))
+
+
+def test_jacobians_batch_their_unit_vectors_and_fall_back_to_a_loop(monkeypatch):
+    from tracejit.primitives import elementwise as ew
+
+    def f(x):
+        return tnp.sin(x) * x[::-1]
+
+    x = np.array([0.3, -0.5, 0.7, 1.1])
+    hand = np.diag(np.cos(x) * x[::-1]) + np.sin(x)[:, None] * np.eye(4)[::-1]
+    batched = [tj.jacfwd(f)(x), tj.jacrev(f)(x)]
+    monkeypatch.delitem(batching_rules, ew.sin_p)  # vmap now fails: the loop path answers
+    with pytest.raises(NotImplementedError, match="sin"):
+        tj.vmap(f)(np.ones((2, 4)))
+    looped = [tj.jacfwd(f)(x), tj.jacrev(f)(x)]
+    for jac in batched + looped:
+        np.testing.assert_allclose(jac, hand, rtol=1e-13, atol=1e-15)

@@ -470,8 +470,22 @@ def _of_selected(fun: Callable, args: Sequence, nums: Sequence[int]) -> Callable
     return f_of
 
 
+def _over_basis(f_one: Callable, n: int, shape: tuple, dtype) -> list:
+    """`f_one` applied to each of the n unit arrays of `shape`, its output leaves stacked on a
+    new leading axis. One batched call (vmap) when every primitive has a batching rule, so a
+    Jacobian costs one compiled program rather than n; else one call per unit array."""
+    from . import numpy as tnp
+    from .transforms.batching import vmap
+    basis = np.eye(n, dtype=dtype).reshape((n, *shape))
+    try:
+        return tree_flatten(vmap(f_one)(basis))[0]
+    except NotImplementedError:
+        per_unit = [tree_flatten(f_one(basis[j]))[0] for j in range(n)]
+        return [tnp.stack(list(col)) for col in zip(*per_unit)]
+
+
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
-    """Jacobian by forward mode: one JVP per input element. Result shape: out + in."""
+    """Jacobian by forward mode: the JVPs of all input unit vectors. Result shape: out + in."""
     from . import numpy as tnp
 
     def jac(*args):
@@ -486,31 +500,25 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
         for k, xl in enumerate(x_leaves):
             xa = _leaf_aval(xl, "argument")
             _require_float(xa, "jacfwd")
-            cols = [[] for _ in y_leaves]
-            for j in range(xa.size):
-                basis = np.zeros(xa.size, xa.dtype)
-                basis[j] = 1
-                t_leaves = [np.zeros(_leaf_aval(z, "argument").shape,
-                                     _leaf_aval(z, "argument").dtype) for z in x_leaves]
-                t_leaves[k] = basis.reshape(xa.shape)
-                _, ty = jvp(f_of, tuple(x_args), tree_unflatten(x_tree, t_leaves))
-                for m, t in enumerate(tree_flatten(ty)[0]):
-                    cols[m].append(t)
-            blocks = []
-            for m, yl in enumerate(y_leaves):
-                ys = _leaf_aval(yl, "output").shape
-                if xa.size == 0:
-                    blocks.append(np.zeros(ys + xa.shape, _leaf_aval(yl, "output").dtype))
-                    continue
-                stacked = tnp.stack(cols[m], axis=-1)  # (*ys, n_in)
-                blocks.append(tnp.reshape(stacked, ys + xa.shape))
-            cols_per_x.append(blocks)
+            y_shapes = [_leaf_aval(yl, "output").shape for yl in y_leaves]
+            if xa.size == 0:
+                cols_per_x.append([np.zeros(ys + xa.shape, _leaf_aval(yl, "output").dtype)
+                                   for ys, yl in zip(y_shapes, y_leaves)])
+                continue
+
+            def tangent_out(t, k=k):
+                t_leaves = [_zero_tangent(z) for z in x_leaves]
+                t_leaves[k] = t
+                return jvp(f_of, tuple(x_args), tree_unflatten(x_tree, t_leaves))[1]
+            stacked = _over_basis(tangent_out, xa.size, xa.shape, xa.dtype)  # (n_in, *ys)
+            cols_per_x.append([tnp.reshape(tnp.moveaxis(t, 0, -1), ys + xa.shape)
+                               for t, ys in zip(stacked, y_shapes)])
         return _assemble_jac(cols_per_x, x_tree, y_tree, argnums)
     return jac
 
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0):
-    """Jacobian by reverse mode: one VJP per output element. Result shape: out + in."""
+    """Jacobian by reverse mode: the VJPs of all output unit vectors. Result shape: out + in."""
     from . import numpy as tnp
 
     def jac(*args):
@@ -519,33 +527,25 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0):
         f_of = _of_selected(fun, args, nums)
 
         x_leaves, x_tree = tree_flatten(tuple(x_args))
-        for xl in x_leaves:
-            _require_float(_leaf_aval(xl, "argument"), "jacrev")
+        x_avals = [_leaf_aval(xl, "argument") for xl in x_leaves]
+        for xa in x_avals:
+            _require_float(xa, "jacrev")
         y, f_vjp = vjp(f_of, *x_args)
         y_leaves, y_tree = tree_flatten(y)
-        rows = [[[] for _ in y_leaves] for _ in x_leaves]
-        for m, yl in enumerate(y_leaves):
-            ya = _leaf_aval(yl, "output")
-            for j in range(ya.size):
-                ct_leaves = [np.zeros(_leaf_aval(z, "output").shape,
-                                      _leaf_aval(z, "output").dtype) for z in y_leaves]
-                basis = np.zeros(ya.size, ya.dtype)
-                basis[j] = 1
-                ct_leaves[m] = basis.reshape(ya.shape)
-                g = f_vjp(tree_unflatten(y_tree, ct_leaves))
-                for k, gl in enumerate(tree_flatten(g)[0]):
-                    rows[k][m].append(gl)
-        blocks_per_x = []
-        for k, xl in enumerate(x_leaves):
-            xa = _leaf_aval(xl, "argument")
-            blocks = []
-            for m, yl in enumerate(y_leaves):
-                ys = _leaf_aval(yl, "output").shape
-                if not rows[k][m]:
-                    blocks.append(np.zeros(ys + xa.shape, xa.dtype))
-                    continue
-                blocks.append(tnp.reshape(tnp.stack(rows[k][m]), ys + xa.shape))
-            blocks_per_x.append(blocks)
+        y_avals = [_leaf_aval(yl, "output") for yl in y_leaves]
+        rows = [[None] * len(y_leaves) for _ in x_leaves]
+        for m, ya in enumerate(y_avals):
+            if ya.size == 0:
+                continue
+
+            def cotangent_in(c, m=m):
+                ct_leaves = [np.zeros(z.shape, z.dtype) for z in y_avals]
+                ct_leaves[m] = c
+                return f_vjp(tree_unflatten(y_tree, ct_leaves))
+            for k, g in enumerate(_over_basis(cotangent_in, ya.size, ya.shape, ya.dtype)):
+                rows[k][m] = tnp.reshape(g, ya.shape + x_avals[k].shape)
+        blocks_per_x = [[np.zeros(ya.shape + xa.shape, xa.dtype) if r is None else r
+                         for r, ya in zip(row, y_avals)] for row, xa in zip(rows, x_avals)]
         return _assemble_jac(blocks_per_x, x_tree, y_tree, argnums)
     return jac
 
