@@ -674,3 +674,9 @@ def to_dot(plan) -> str:
             out.append(f'  "in_{model.name(a)}" -> "out_{i}";')
     out.append("}")
     return "\n".join(dict.fromkeys(out)) + "\n"  # duplicate edges drawn once
+
+
+def kernel_reads(plan) -> list[list]:
+    """For each kernel of `plan`, the arguments and materialized values it reads from
+    memory (what counts as a pass over an input)."""
+    return [box.reads for box in _Model(plan).boxes]

@@ -1,0 +1,314 @@
+"""Compiled gradients over Dask arrays: each row block runs on its worker, partials add up.
+
+A loss written for one block of rows (`loss(w, X, y)` with NumPy arrays) is applied to every
+row block of Dask arrays chunked along axis 0, and the values and gradients are combined by a
+tree reduction:
+
+    vg = tracejit.dask.value_and_grad(loss, reduce="sum")
+    v, g = vg(w, X, y)        # NumPy results; the blocks never leave the workers
+
+What one call sends (measured in `docs/dask.md`): the graph holds the parameters once (one
+key every block task depends on, so each worker fetches them once), the user's function once
+(pickled by Dask; a worker keeps the compiled program by the function's token, so a worker
+compiles a program once per process and reuses tracejit's disk cache after a restart), and
+one small task per block and per reduction step. Block data is never serialized by tracejit:
+blocks are computed or read where they live.
+
+Inside a block the program runs on pieces of about 1 MiB of row data (`piece_bytes`), a
+power of two rows each and a shorter last piece, so a program that reads `X` twice (a
+matrix-vector product forward, its transpose backward) reads it from memory once and from
+the core's cache the second time. Distinct piece shapes compile one program each: with
+Dask's regular chunks (`chunks=(250_000, -1)`) that is the piece, the remainder of a block,
+and the remainder of the last block, at most three. Padding to one shape with a mask was
+not chosen: a mask changes the meaning of the user's loss (a mean, a max, a normalization
+over the block) and would need a masked form of every loss.
+
+`reduce="sum"` adds the blocks' values and gradients (a loss that is a sum over rows);
+`reduce="mean"` weights each block by its rows (a loss that is a mean over rows), so the
+result is the mean over all rows. The loss must be a sum or mean of per-row terms for the
+combined value to be the loss of the whole data set; a loss with a term that does not depend
+on the rows (a regularizer) should add it outside, once.
+
+Dask is imported only when these functions are called: `import tracejit` never imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from . import api
+from .jit import jit
+from .tree_util import tree_map
+
+_REDUCE = ("sum", "mean")
+
+
+def _dask():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as e:  # pragma: no cover - exercised when Dask is absent
+        raise ImportError("tracejit.dask needs Dask: pip install 'tracejit[dask]' "
+                          "(dask[array] and distributed)") from e
+    return dask, da
+
+
+def _is_dask_array(x) -> bool:
+    mod = type(x).__module__
+    return mod.startswith("dask.array") and hasattr(x, "chunks")
+
+
+# -- the worker side ----------------------------------------------------------------------------
+
+_programs: dict = {}  # (token, kind, argnums, has_aux) -> jitted program, per process
+_programs_lock = threading.Lock()
+
+
+def _program(token: str, fun: Callable, kind: str, argnums, has_aux: bool):
+    """The compiled program of `fun` for this process: built once, then reused by every task
+    (a worker runs many blocks; each `jit` compiles once per block shape and hits the disk
+    cache in a new process)."""
+    key = (token, kind, argnums, has_aux)
+    with _programs_lock:
+        prog = _programs.get(key)
+        if prog is None:
+            if kind == "value_and_grad":
+                prog = jit(api.value_and_grad(fun, argnums=argnums, has_aux=has_aux))
+            elif kind == "jvp":  # argnums holds the layout of parameters and blocks
+                layout = argnums
+
+                def prog_fn(params, tangents, blocks):
+                    def of_params(*p):
+                        return fun(*_assemble(layout, p, blocks))
+                    return api.jvp(of_params, params, tangents)
+                prog = jit(prog_fn)
+            else:  # pragma: no cover - the callers pass one of the above
+                raise ValueError(kind)
+            _programs[key] = prog
+    return prog
+
+
+PIECE_BYTES = 1 << 20  # row data per call of the compiled program inside a block
+
+
+def _pieces(blocks, piece_bytes: int) -> list[tuple]:
+    """A block's rows cut into pieces whose row data fits in a core's L2 cache (a power of
+    two rows, the last piece shorter): a program that reads `X` twice (a BLAS matrix-vector
+    product forward, its transpose backward) then reads it once from memory. Measured on a
+    (250000, 20) block: 8.2 ms in one call, 3.8 ms in pieces of 4096 rows."""
+    n = _rows(blocks)
+    row_bytes = sum(b.nbytes // max(b.shape[0], 1) for b in blocks)
+    if piece_bytes <= 0 or n * row_bytes <= piece_bytes:
+        return [tuple(blocks)]
+    step = 1 << max(0, (piece_bytes // max(row_bytes, 1)).bit_length() - 1)
+    return [tuple(b[s:s + step] for b in blocks) for s in range(0, n, step)]
+
+
+def _block_value_and_grad(spec, params, rows_total, *blocks):
+    """One block's (value, grad), the sum over its pieces (each scaled by its share of the
+    rows for `reduce="mean"`)."""
+    token, fun, argnums, has_aux, reduce, layout, piece_bytes = spec
+    prog = _program(token, fun, "value_and_grad", argnums, has_aux)
+    parts = []
+    for piece in _pieces(blocks, piece_bytes):
+        out = _to_numpy(prog(*_assemble(layout, params, piece)))
+        if reduce == "mean":
+            share = _rows(piece) / rows_total
+            (v, aux), g = (out[0], out[1]) if has_aux else ((out[0], None), out[1])
+            v, g = v * share, tree_map(lambda t, s=share: t * s, g)
+            out = ((v, aux) if has_aux else v, g)
+        parts.append(out)
+    return _add(*parts)
+
+
+def _block_jvp(spec, params_and_tangents, rows_total, *blocks):
+    """One block's (value, tangent); the block data is held fixed."""
+    token, fun, reduce, layout, piece_bytes = spec
+    params, tangents = params_and_tangents
+    prog = _program(token, fun, "jvp", layout, False)
+    parts = []
+    for piece in _pieces(blocks, piece_bytes):
+        out = _to_numpy(prog(tuple(params), tuple(tangents), tuple(piece)))
+        if reduce == "mean":
+            share = _rows(piece) / rows_total
+            out = tree_map(lambda t, s=share: t * s, out)
+        parts.append(out)
+    return _add(*parts)
+
+
+def _rows(blocks) -> int:
+    return int(blocks[0].shape[0])
+
+
+def _assemble(layout, params, blocks) -> list:
+    """The user's argument list: `layout[i]` is ("p", k) for the k-th parameter or
+    ("b", k) for the k-th blocked array."""
+    return [params[k] if kind == "p" else blocks[k] for kind, k in layout]
+
+
+def _to_numpy(tree):
+    return tree_map(lambda t: np.asarray(t), tree)
+
+
+def _add(*parts):
+    """Sum of partial results (pytrees of equal structure); aux outputs are kept per block
+    as a list."""
+    first = parts[0]
+    return tree_map(lambda *xs: _sum_arrays(xs), first, *parts[1:])
+
+
+def _sum_arrays(xs):
+    total = np.array(xs[0], copy=True)
+    for x in xs[1:]:
+        total = total + x
+    return total
+
+
+# -- the client side ----------------------------------------------------------------------------
+
+def _token(fun: Callable) -> str:
+    """A name for `fun` that is equal in every process: the module, the qualified name and the
+    code object's bytes and constants (so two different lambdas in one file differ)."""
+    code = getattr(fun, "__code__", None)
+    parts = [getattr(fun, "__module__", ""), getattr(fun, "__qualname__", repr(fun))]
+    if code is not None:
+        parts += [code.co_code.hex(), repr(code.co_consts), repr(code.co_names)]
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:24]
+
+
+def _split_args(args: Sequence, fname: str):
+    """(layout, params, dask arrays) of a call; the Dask arrays are aligned on one row
+    chunking and hold each block's other axes whole."""
+    _, da = _dask()
+    layout, params, arrays = [], [], []
+    for a in args:
+        if _is_dask_array(a):
+            layout.append(("b", len(arrays)))
+            arrays.append(a)
+        else:
+            layout.append(("p", len(params)))
+            params.append(a)
+    if not arrays:
+        raise TypeError(f"{fname}: no argument is a Dask array; use tracejit.{fname} for "
+                        "NumPy arguments")
+    for a in arrays:
+        if a.ndim == 0:
+            raise ValueError(f"{fname}: a 0-d Dask array has no rows to split; pass it as a "
+                             "NumPy value")
+    n = arrays[0].shape[0]
+    for a in arrays[1:]:
+        if a.shape[0] != n:
+            raise ValueError(f"{fname}: the Dask arguments must have the same number of rows "
+                             f"(axis 0), got shapes {[x.shape for x in arrays]}")
+    if any(np.isnan(a.shape[0]) for a in arrays):
+        raise ValueError(f"{fname}: Dask arrays with unknown row counts (nan chunks): call "
+                         "compute_chunk_sizes() first")
+    rows = arrays[0].chunks[0]
+    aligned = []
+    for a in arrays:
+        want = (rows,) + tuple((s,) for s in a.shape[1:])
+        aligned.append(a if a.chunks == want else a.rechunk(want))
+    return layout, params, aligned, int(n)
+
+
+def _block_keys(arrays) -> list[list]:
+    """Per row block, the delayed block of every array."""
+    per_array = [a.to_delayed().reshape(-1) for a in arrays]
+    return [list(blocks) for blocks in zip(*per_array)]
+
+
+def _tree_reduce(dask, parts: list, split_every: int):
+    combine = dask.delayed(_add, pure=True)
+    while len(parts) > 1:
+        parts = [combine(*parts[i:i + split_every]) if len(parts[i:i + split_every]) > 1
+                 else parts[i] for i in range(0, len(parts), split_every)]
+    return parts[0]
+
+
+def _check_reduce(reduce: str, fname: str):
+    if reduce not in _REDUCE:
+        raise ValueError(f"{fname}: reduce must be one of {_REDUCE}, got {reduce!r}")
+
+
+def _check_argnums(argnums, layout, fname):
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for k in nums:
+        if not -len(layout) <= k < len(layout):
+            raise ValueError(f"{fname}: argnums {k} is out of range for {len(layout)} "
+                             "arguments")
+        if layout[k][0] == "b":
+            raise TypeError(f"{fname}: argument {k} is a Dask array; differentiate with "
+                            "respect to parameters (NumPy values) only: a gradient with "
+                            "respect to the data would be as big as the data")
+    return argnums
+
+
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, *, reduce: str = "sum",
+                   has_aux: bool = False, split_every: int = 8, compute: bool = True,
+                   piece_bytes: int = PIECE_BYTES):
+    """`fun`'s value and gradient over all row blocks of its Dask arguments.
+
+    `fun(*args)` is a scalar loss of NumPy blocks; arguments that are Dask arrays are split by
+    row blocks (aligned on the first one's row chunks), all others are parameters sent once
+    per call. With `compute=False` the result is a `dask.delayed` object. With `has_aux`,
+    `fun` returns `(loss, aux)` and the result's aux is summed over blocks like the value.
+    Inside a block the program runs on pieces of about `piece_bytes` of row data (0: the
+    whole block in one call), so what it reads twice is read once from memory.
+    """
+    _check_reduce(reduce, "value_and_grad")
+    token = _token(fun)
+
+    def vg(*args):
+        dask, _ = _dask()
+        layout, params, arrays, n = _split_args(args, "value_and_grad")
+        nums = _check_argnums(argnums, layout, "value_and_grad")
+        nums = tuple(nums) if not isinstance(nums, int) else nums
+        spec = dask.delayed((token, fun, nums, has_aux, reduce, tuple(layout), piece_bytes),
+                            pure=True, traverse=False)
+        params_key = dask.delayed(tuple(params), pure=True, traverse=False)
+        block = dask.delayed(_block_value_and_grad, pure=True)
+        parts = [block(spec, params_key, n, *blocks) for blocks in _block_keys(arrays)]
+        total = _tree_reduce(dask, parts, split_every)
+        return total.compute() if compute else total
+
+    vg.__name__ = f"value_and_grad_{getattr(fun, '__name__', 'fun')}_over_blocks"
+    return vg
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, *, reduce: str = "sum",
+         has_aux: bool = False, split_every: int = 8, piece_bytes: int = PIECE_BYTES):
+    """The gradient part of `value_and_grad` (with `has_aux`: `(grad, aux)`)."""
+    vg = value_and_grad(fun, argnums, reduce=reduce, has_aux=has_aux, split_every=split_every,
+                        piece_bytes=piece_bytes)
+
+    def g(*args):
+        out = vg(*args)
+        return (out[1], out[0][1]) if has_aux else out[1]
+
+    g.__name__ = f"grad_{getattr(fun, '__name__', 'fun')}_over_blocks"
+    return g
+
+
+def jvp(fun: Callable, primals: Sequence, tangents: Sequence, *, reduce: str = "sum",
+        split_every: int = 8, piece_bytes: int = PIECE_BYTES):
+    """`(fun(*primals), J tangents)` summed (or row-weighted averaged) over row blocks.
+
+    Tangents are given for the parameters only (one per non-Dask primal, in order); the data
+    is held fixed (its tangent is zero)."""
+    _check_reduce(reduce, "jvp")
+    dask, _ = _dask()
+    layout, params, arrays, n = _split_args(tuple(primals), "jvp")
+    tangents = tuple(tangents)
+    if len(tangents) != len(params):
+        raise ValueError(f"jvp: {len(params)} parameter primals (non-Dask arguments) but "
+                         f"{len(tangents)} tangents")
+    spec = dask.delayed((_token(fun), fun, reduce, tuple(layout), piece_bytes), pure=True,
+                        traverse=False)
+    both = dask.delayed((tuple(params), tangents), pure=True, traverse=False)
+    block = dask.delayed(_block_jvp, pure=True)
+    parts = [block(spec, both, n, *blocks) for blocks in _block_keys(arrays)]
+    return _tree_reduce(dask, parts, split_every).compute()
