@@ -9,9 +9,8 @@ a full L-BFGS fit to the same tolerance, for `tracejit.dask.value_and_grad` driv
 `scipy.optimize.minimize(jac=True, method="L-BFGS-B")` and for dask-glm (`lbfgs` with
 `normalize=False`, so both fit the same objective, and the loss/gradient pair its `lbfgs`
 computes at every step). Both run on one `LocalCluster` of worker processes, one thread each,
-with `X` and `y` persisted on the workers. Passes over `X` per gradient are counted from the
-task graphs (tasks that read an `X` block, per block) and, for tracejit, from the compiled
-plan (loop kernels that read `X`).
+with `X` and `y` persisted on the workers. For tracejit, the loop kernels of the compiled
+plan that read `X` are counted (tracejit runs one task per block).
 
 Skipped with one line when Dask, distributed or dask-glm is not installed.
 """

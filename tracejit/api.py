@@ -496,11 +496,11 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
         x_leaves, x_tree = tree_flatten(tuple(x_args))
         y, _ = jvp(f_of, tuple(x_args), tree_map(_zero_tangent, tuple(x_args)))
         y_leaves, y_tree = tree_flatten(y)
+        y_shapes = [_leaf_aval(yl, "output").shape for yl in y_leaves]
         cols_per_x = []
         for k, xl in enumerate(x_leaves):
             xa = _leaf_aval(xl, "argument")
             _require_float(xa, "jacfwd")
-            y_shapes = [_leaf_aval(yl, "output").shape for yl in y_leaves]
             if xa.size == 0:
                 cols_per_x.append([np.zeros(ys + xa.shape, _leaf_aval(yl, "output").dtype)
                                    for ys, yl in zip(y_shapes, y_leaves)])

@@ -7,7 +7,7 @@ tree reduction:
     vg = tracejit.dask.value_and_grad(loss, reduce="sum")
     v, g = vg(w, X, y)        # NumPy results; the blocks never leave the workers
 
-What one call sends (measured in `docs/dask.md`): the graph holds the parameters once (one
+What one call sends: the graph holds the parameters once (one
 key every block task depends on, so each worker fetches them once), the user's function once
 (pickled by Dask; a worker keeps the compiled program by the function's token, so a worker
 compiles a program once per process and reuses tracejit's disk cache after a restart), and
@@ -108,21 +108,33 @@ def _pieces(blocks, piece_bytes: int) -> list[tuple]:
     return [tuple(b[s:s + step] for b in blocks) for s in range(0, n, step)]
 
 
-def _block_value_and_grad(spec, params, rows_total, *blocks):
-    """One block's (value, grad), the sum over its pieces (each scaled by its share of the
-    rows for `reduce="mean"`)."""
-    token, fun, argnums, has_aux, reduce, layout, piece_bytes = spec
-    prog = _program(token, fun, "value_and_grad", argnums, has_aux)
+def _over_pieces(run, scale, blocks, piece_bytes: int, rows_total: int, reduce: str):
+    """`run(piece)` on each piece of a block, added up; for `reduce="mean"` each result is
+    first passed through `scale(out, share)`, share being the piece's part of all rows."""
     parts = []
     for piece in _pieces(blocks, piece_bytes):
-        out = _to_numpy(prog(*_assemble(layout, params, piece)))
+        out = _to_numpy(run(piece))
         if reduce == "mean":
-            share = _rows(piece) / rows_total
-            (v, aux), g = (out[0], out[1]) if has_aux else ((out[0], None), out[1])
-            v, g = v * share, tree_map(lambda t, s=share: t * s, g)
-            out = ((v, aux) if has_aux else v, g)
+            out = scale(out, _rows(piece) / rows_total)
         parts.append(out)
     return _add(*parts)
+
+
+def _scaled(tree, share):
+    return tree_map(lambda t: t * share, tree)
+
+
+def _block_value_and_grad(spec, params, rows_total, *blocks):
+    """One block's (value, grad), the sum over its pieces (aux outputs are not scaled)."""
+    token, fun, argnums, has_aux, reduce, layout, piece_bytes = spec
+    prog = _program(token, fun, "value_and_grad", argnums, has_aux)
+
+    def scale(out, share):
+        value, g = out
+        value = (value[0] * share, value[1]) if has_aux else value * share
+        return value, _scaled(g, share)
+    return _over_pieces(lambda piece: prog(*_assemble(layout, params, piece)), scale,
+                        blocks, piece_bytes, rows_total, reduce)
 
 
 def _block_jvp(spec, params_and_tangents, rows_total, *blocks):
@@ -130,14 +142,8 @@ def _block_jvp(spec, params_and_tangents, rows_total, *blocks):
     token, fun, reduce, layout, piece_bytes = spec
     params, tangents = params_and_tangents
     prog = _program(token, fun, "jvp", layout, False)
-    parts = []
-    for piece in _pieces(blocks, piece_bytes):
-        out = _to_numpy(prog(tuple(params), tuple(tangents), tuple(piece)))
-        if reduce == "mean":
-            share = _rows(piece) / rows_total
-            out = tree_map(lambda t, s=share: t * s, out)
-        parts.append(out)
-    return _add(*parts)
+    return _over_pieces(lambda piece: prog(tuple(params), tuple(tangents), tuple(piece)),
+                        _scaled, blocks, piece_bytes, rows_total, reduce)
 
 
 def _rows(blocks) -> int:
