@@ -84,6 +84,13 @@ def test_value_and_grad_sums_blocks_like_one_machine(client):
     v1, g1 = tjd.value_and_grad(logistic, piece_bytes=256 * 56)(W, X, y)
     assert_close(v1, v0)
     assert_close(g1, g0)
+    # one block, and more blocks than one reduction step combines (split_every=2: three
+    # levels of partial sums)
+    for chunk, split_every in ((N, 8), (1_500, 2)):
+        Xc, yc = _data(chunk)
+        vc, gc = tjd.value_and_grad(logistic, split_every=split_every)(W, Xc, yc)
+        assert_close(vc, v0)
+        assert_close(gc, g0)
     assert isinstance(tjd.grad(logistic)(W, X, y), np.ndarray)
     assert_close(tjd.grad(logistic)(W, X, y), g0)
 
@@ -143,8 +150,11 @@ def test_the_graph_holds_parameters_once(client):
     graph = dict(delayed.__dask_graph__())
     holding_w = [k for k, v in graph.items() if _holds(v, W)]
     assert len(holding_w) == 1, holding_w
-    blocks = [k for k in graph if "block_value_and_grad" in str(k)]
+    blocks = [k for k, v in graph.items()
+              if "_block_value_and_grad" in repr(v) and "_add" not in repr(v)]
     assert len(blocks) == X.numblocks[0]
+    for k in blocks:  # each block task names the parameters' key, not the values
+        assert not _holds(graph[k], W)
 
 
 def _holds(task, arr) -> bool:
