@@ -74,8 +74,9 @@ def fit_adam(vg, X, y, d: int, steps: int, blocks_per_step: int, lr: float = 0.0
         losses.append(value)
         m = tj.tree_util.tree_map(lambda mi, gi: b1 * mi + (1 - b1) * gi, m, grad)
         v = tj.tree_util.tree_map(lambda vi, gi: b2 * vi + (1 - b2) * gi * gi, v, grad)
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t  # bias corrections
         params = tj.tree_util.tree_map(
-            lambda p, mi, vi: p - lr * (mi / (1 - b1 ** t)) / (np.sqrt(vi / (1 - b2 ** t)) + eps),
+            lambda p, mi, vi, c1=c1, c2=c2: p - lr * (mi / c1) / (np.sqrt(vi / c2) + eps),
             params, m, v)
     return params, losses
 

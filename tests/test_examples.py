@@ -59,3 +59,15 @@ def test_implicit_solver():
     errors = re.findall(r"max relative error d/dM " + NUM + ", d/de " + NUM, out)
     assert len(errors) == 3  # three eccentricities
     assert max(float(x) for pair in errors for x in pair) < 1e-10
+
+
+def test_dask_logistic():
+    import pytest
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    out = run("dask_logistic.py", "--quick")
+    assert number(r"max relative difference " + NUM, out) < 1e-6  # L-BFGS vs one machine
+    gap = number(r"\(gap " + NUM + r"\)", out)
+    assert 0 <= gap < 1e-3  # Adam's minibatch fit comes close to the L-BFGS optimum
+    first, last = re.findall(r"minibatch loss " + NUM, out)[::3][:2]
+    assert float(last) < float(first)

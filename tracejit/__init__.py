@@ -16,6 +16,7 @@ from .api import (  # noqa: F401
 )
 from .check import check_ir  # noqa: F401
 from .control import checkpoint, cond, fori_loop, scan, switch, while_loop  # noqa: F401
+from .custom_derivatives import custom_jvp, custom_vjp  # noqa: F401
 from .ir import IR, ShapedArray  # noqa: F401
 from .jit import disable_jit, jit  # noqa: F401
 from .transforms.batching import vmap  # noqa: F401

@@ -9,6 +9,7 @@ nested IR. Every transform is an IR -> IR pass built from these pieces.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -284,6 +285,36 @@ def check_live(t: Tracer) -> None:
             f"(it escaped, e.g. through a global or a closure) at {user_location()}.")
 
 
+_rebinds: list[dict] = []  # stacked {id(finished-trace tracer): the value it stands for}
+
+
+@contextlib.contextmanager
+def rebinding(tracers: Sequence, values: Sequence):
+    """While active, tracers of finished traces among `tracers` stand for `values` in every
+    `bind`. A user's derivative rule is Python code that may read values its function closed
+    over; when a transform calls the rule later, those are tracers of a trace that has
+    finished, and this maps them to their values in the trace being built."""
+    _rebinds.append({id(t): v for t, v in zip(tracers, values)})
+    try:
+        yield
+    finally:
+        _rebinds.pop()
+
+
+def _rebound(args) -> list:
+    out = []
+    for a in args:
+        while isinstance(a, Tracer) and not a.builder.active:
+            for m in reversed(_rebinds):
+                if id(a) in m:
+                    a = m[id(a)]
+                    break
+            else:
+                break
+        out.append(a)
+    return out
+
+
 def current_builder() -> Builder | None:
     return _builders[-1] if _builders else None
 
@@ -318,6 +349,8 @@ def _top_builder(args) -> Builder | None:
 
 
 def bind(prim: Primitive, *args, **params):
+    if _rebinds:
+        args = _rebound(args)
     builder = _top_builder(args)
     if builder is None and _builders and _builders[-1].stage_all:
         builder = _builders[-1]
@@ -336,6 +369,8 @@ def bind(prim: Primitive, *args, **params):
 
 def bind_into(builder: Builder | None, prim: Primitive, args: Sequence, params: dict):
     """Bind, recording into `builder` even when every argument is concrete."""
+    if _rebinds:
+        args = _rebound(args)
     if builder is None or _top_builder(args) is not None:
         return bind(prim, *args, **params)
     outs = builder.emit(prim, args, params)

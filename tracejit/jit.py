@@ -49,6 +49,13 @@ def _jit_disabled() -> bool:
     return _disabled[-1]
 
 
+def _for_compiler(ir: IR) -> IR:
+    """The optimized IR the compiler plans: custom-rule calls become their bodies here and
+    not in `optimize`, which also runs on IRs that transforms still differentiate."""
+    from .custom_derivatives import inline_custom
+    return optimize(inline_custom(ir))
+
+
 class Lowered:
     """Every stage of one compiled program, printable: `.ir`, `.plan`, `.source`,
     `.llvm()`, `.asm()`."""
@@ -270,7 +277,7 @@ class Jitted:
         traced, _ = self._trace(args, kwargs)
         if traced.captured:
             raise TypeError("lower() needs concrete arguments, not traced values")
-        return Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
+        return Lowered(_for_compiler(traced.ir), traced.out_tree, self.fastmath,
                        _name(self.fun), self._parallel())
 
     def __call__(self, *args, **kwargs):
@@ -298,7 +305,7 @@ class Jitted:
         if entry is None:
             start = time.perf_counter()
             traced, dyn_leaves = self._trace(args, kwargs)
-            low = Lowered(optimize(traced.ir), traced.out_tree, self.fastmath,
+            low = Lowered(_for_compiler(traced.ir), traced.out_tree, self.fastmath,
                           _name(self.fun), self._parallel())
             entry = (low.compile(), traced.out_tree)
             self._compiled[key] = entry

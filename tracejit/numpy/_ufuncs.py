@@ -3,6 +3,8 @@ primitive (or a short, numerically careful composition of primitives)."""
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .. import dtypes
@@ -248,7 +250,10 @@ def power(x1, x2, /):
     exponent = b if not isinstance(b, np.ndarray) or b.ndim == 0 else None
     if exponent is not None and not isinstance(exponent, Tracer):
         e = np.asarray(exponent)
-        if e.ndim == 0 and float(e) == int(e) and abs(int(e)) <= 64 and e.dtype.kind != "b":
+        # builtins.abs: this module's `abs` is NumPy's (it would record an equation while a
+        # transform stages everything)
+        if e.ndim == 0 and float(e) == int(e) and builtins.abs(int(e)) <= 64 and \
+                e.dtype.kind != "b":
             if not dtypes.is_float(dtype) and int(e) < 0:
                 raise ValueError("Integers to negative integer powers are not allowed.")
             return ew.integer_pow(cast(a, dtype), int(e))

@@ -441,6 +441,8 @@ EXEMPT = {
     "while_record": "reverse mode of an unbounded while_loop records a tape whose length is "
                     "the loop's step count; lanes would need tapes of different lengths",
     "replay": "reads while_record's tapes (see while_record)",
+    "custom_lin": "the tangent of a custom_vjp function exists only to be transposed (into "
+                  "its bwd rule); forward mode through custom_vjp is an error",
 }
 
 
