@@ -19,6 +19,7 @@ from .control import checkpoint, cond, fori_loop, scan, switch, while_loop  # no
 from .custom_derivatives import custom_jvp, custom_vjp  # noqa: F401
 from .ir import IR, ShapedArray  # noqa: F401
 from .jit import disable_jit, jit  # noqa: F401
+from .numba_interop import ShapeDtype, elementwise, numba_call  # noqa: F401
 from .transforms.batching import vmap  # noqa: F401
 
 __version__ = "0.1.0"

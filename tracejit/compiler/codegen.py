@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import dtypes
 from ..ir import IR, Eqn, Literal, TapeType, Var, format_param
+from ..numba_interop import numba_call_p
 from ..primitives import control as cf
 from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
@@ -28,7 +29,7 @@ from ..primitives import linalg as la
 from ..primitives import reductions as rd
 from ..primitives import sorting as so
 from ..primitives import structural as st
-from . import special, vecmath
+from . import external, special, vecmath
 from .index import ELEMENTWISE_LIKE, input_reads
 from .plan import CONTROL_PRIMS, CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
 
@@ -178,6 +179,7 @@ class ModuleWriter:
         self.blas_dtypes: set = set()  # dtypes of the BLAS calls, on the root writer
         self.huge_pages = False  # some allocation asks for huge pages (root writer)
         self.special_used: set = set()  # special-function helpers called (root writer)
+        self.externals: set = set()  # user Numba functions called (root writer)
         self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
         self.reduction_ops: set = set()  # "add"/"mul" reassociating steps used, on the root
         self.names = names if names is not None else \
@@ -330,6 +332,8 @@ class ModuleWriter:
             if vecmath.covers(prim.name):  # the renderer spells the call (vector or scalar)
                 return _keep_float32(self.root.math.call(prim.name, in_dtype, args), dtype)
         expr = row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+        if "_tjx_" in expr:  # a user's Numba function (numba_interop.elementwise)
+            self.root.externals.update(re.findall(r"\b_tjx_\w+", expr))
         if "_sf_" in expr:  # a special function's helper (compiler/special.py), float64
             self.root.special_used.update(re.findall(r"\b_sf_\w+", expr))
             expr = f"np.float32({expr})" if np.dtype(dtype) == dtypes.float32 else expr
@@ -556,6 +560,8 @@ class ModuleWriter:
             self.argsort(comp)
         elif prim is so.searchsorted_p:
             self.searchsorted(comp)
+        elif prim is numba_call_p:
+            self.numba_call(comp)
         elif prim is cf.scan_p:
             self.scan(k, comp)
         elif prim in (cf.while_p, cf.while_record_p):
@@ -1037,6 +1043,30 @@ class ModuleWriter:
             self.w.line(f"{name}[{', '.join(idx)}] = {carry}")
         self.close_loops([ov[d] for d in others])
 
+    def numba_call(self, comp: Computation) -> None:
+        """The user's Numba function called on the operands; array results are checked
+        against the declared shapes (a mismatch raises, never reads out of bounds)."""
+        eqn = comp.eqn
+        fn = eqn.params["name"]
+        self.root.externals.add(fn)
+        res = self.fresh("res")
+        self.w.line(f"{res} = {fn}({', '.join(self.array_of(a) for a in eqn.inputs)})")
+        parts = [res] if len(eqn.outs) == 1 else [f"{res}[{i}]" for i in range(len(eqn.outs))]
+        names = []
+        for k, (v, part) in enumerate(zip(eqn.outs, parts)):
+            name = self.name(v)
+            dtype = np.dtype(v.aval.dtype).name
+            if v.aval.shape:
+                self.w.line(f"{name} = {part}")
+                with self.w.block(f"if {name}.shape != {tuple(v.aval.shape)!r}:"):
+                    self.w.line(f"raise ValueError('numba_call: output {k} of "
+                                f"{eqn.params['kernel'].py_func.__name__} does not have the "
+                                f"declared shape {tuple(v.aval.shape)}')")
+            else:
+                self.w.line(f"{name} = np.{dtype}({part})")
+            names.append(name)
+        self.bind_outputs(eqn.outs, names)
+
     def argsort(self, comp: Computation) -> None:
         """Each row along the axis copied into a buffer, then Numba's stable argsort."""
         eqn = comp.eqn
@@ -1278,6 +1308,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += _HUGE_PAGES
     if mw.special_used:
         lines += special.preamble(mw.special_used)
+    if mw.externals:
+        lines += external.preamble(mw.externals)
     par = ", parallel=True" if mw.used_prange else ""
     math_preamble = mw.math.preamble()
     if math_preamble:
