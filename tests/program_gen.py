@@ -1365,6 +1365,41 @@ def op_sort(sc: Scope):
                 jumpy=True)
 
 
+@op(0.6, prims={"solve", "triangular_solve", "inv", "slogdet", "cholesky", "eigh"})
+def op_linalg(sc: Scope):
+    """Dense linear algebra on a well-conditioned matrix built from a new input (diagonally
+    dominant; symmetric positive definite for cholesky and eigh). cholesky's derivative
+    reaches triangular_solve; eigvalsh's needs distinct eigenvalues, which random matrices
+    have."""
+    r = sc.gen.r
+    form = choose(sc.gen, ["solve", "inv", "slogdet", "det", "cholesky", "eigvalsh"],
+                  {"solve": "solve", "inv": "inv", "slogdet": "slogdet",
+                   "cholesky": "cholesky", "triangular_solve": "cholesky",
+                   "eigh": "eigvalsh"})
+    n = r.choice([1, 2, 3])
+    x = sc.float_val(shape=(n, n))
+    m = sc.emit(f"{x.name} + {2.0 * n} * tnp.eye({n}, dtype={x.name}.dtype)", -3 * n, 3 * n,
+                [x])
+    if form in ("cholesky", "eigvalsh"):
+        m = sc.emit(f"{m.name} @ tnp.swapaxes({m.name}, -1, -2)", 0, 30 * n * n, [m])
+    big = 100.0 * n ** 3
+    if form == "solve":
+        b = sc.float_val(shape=(n,) if r.random() < 0.5 else (n, r.choice([1, 2])))
+        if b.dtype != m.dtype:
+            b = sc.emit(f"tnp.astype({b.name}, np.{m.dtype.name})", b.lo, b.hi, [b])
+        sc.emit(f"tnp.linalg.solve({m.name}, {b.name})", -big, big, [m, b])
+    elif form == "inv":
+        sc.emit(f"tnp.linalg.inv({m.name})", -1.0, 1.0, [m])
+    elif form == "slogdet":
+        sc.emit(f"tnp.linalg.slogdet({m.name})[1]", -10.0 * n, 10.0 * n, [m])
+    elif form == "det":
+        sc.emit(f"tnp.linalg.det({m.name})", -big, big, [m])
+    elif form == "cholesky":
+        sc.emit(f"tnp.linalg.cholesky({m.name})", -big, big, [m])
+    else:
+        sc.emit(f"tnp.linalg.eigvalsh({m.name})", 0.0, big, [m])
+
+
 @op(1.5, prims={"logaddexp", "reduce_max", "exp", "log", "stop_gradient", "reduce_sum"})
 def op_nn(sc: Scope):
     r = sc.gen.r

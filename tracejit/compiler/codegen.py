@@ -23,6 +23,7 @@ from .. import dtypes
 from ..ir import IR, Eqn, Literal, TapeType, Var, format_param
 from ..numba_interop import numba_call_p
 from ..primitives import control as cf
+from ..primitives import decompositions as dc
 from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
@@ -180,6 +181,7 @@ class ModuleWriter:
         self.huge_pages = False  # some allocation asks for huge pages (root writer)
         self.special_used: set = set()  # special-function helpers called (root writer)
         self.externals: set = set()  # user Numba functions called (root writer)
+        self.tri_solve = False  # some triangular solve is called (root writer)
         self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
         self.reduction_ops: set = set()  # "add"/"mul" reassociating steps used, on the root
         self.names = names if names is not None else \
@@ -562,6 +564,8 @@ class ModuleWriter:
             self.searchsorted(comp)
         elif prim is numba_call_p:
             self.numba_call(comp)
+        elif prim in dc.DECOMPOSITIONS:
+            self.decomposition(comp)
         elif prim is cf.scan_p:
             self.scan(k, comp)
         elif prim in (cf.while_p, cf.while_record_p):
@@ -1043,6 +1047,39 @@ class ModuleWriter:
             self.w.line(f"{name}[{', '.join(idx)}] = {carry}")
         self.close_loops([ov[d] for d in others])
 
+    def decomposition(self, comp: Computation) -> None:
+        """Numba's np.linalg (LAPACK) per matrix of the stack; triangular solves by
+        substitution (`_tri_solve`, in the module when used)."""
+        eqn = comp.eqn
+        prim = eqn.prim
+        batch = tuple(eqn.inputs[0].aval.shape[:-2])
+        idx = [f"i{d}" for d in range(len(batch))]
+        at = f"[{', '.join(idx)}]" if idx else ""
+        ins = [f"np.ascontiguousarray({self.array_of(a)}{at})" for a in eqn.inputs]
+        if prim is dc.triangular_solve_p:
+            self.root.tri_solve = True
+            call = (f"_tri_solve({ins[0]}, {ins[1]}, {eqn.params['lower']}, "
+                    f"{eqn.params['trans']})")
+        else:
+            call = f"np.linalg.{prim.name}({', '.join(ins)})"
+        outs = list(eqn.outs)
+        if not batch:
+            names = [self.name(v) for v in outs]
+            self.w.line(f"{', '.join(names)} = {call}")
+            self.bind_outputs(outs, names)
+            return
+        for v in outs:
+            self.alloc(v)
+        self.open_loops(idx, batch)
+        if len(outs) == 1:
+            self.w.line(f"{self.name(outs[0])}{at} = {call}")
+        else:
+            parts = [self.fresh(self.name(v)) for v in outs]
+            self.w.line(f"{', '.join(parts)} = {call}")
+            for v, part in zip(outs, parts):
+                self.w.line(f"{self.name(v)}{at} = {part}")
+        self.close_loops(idx)
+
     def numba_call(self, comp: Computation) -> None:
         """The user's Numba function called on the operands; array results are checked
         against the declared shapes (a mismatch raises, never reads out of bounds)."""
@@ -1310,6 +1347,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += special.preamble(mw.special_used)
     if mw.externals:
         lines += external.preamble(mw.externals)
+    if mw.tri_solve:
+        lines += _TRI_SOLVE
     par = ", parallel=True" if mw.used_prange else ""
     math_preamble = mw.math.preamble()
     if math_preamble:
@@ -1320,6 +1359,25 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
                   f"fastmath={_fastmath_text(fastmath)}{par})",
               f"def kernel({', '.join(params)}):"]
     return lines + mw.w.lines + ["", ""]
+
+
+# op(a)^-1 b for triangular a (op = transpose when `trans`), by substitution, column by column.
+_TRI_SOLVE = """\
+@numba.njit(cache=True)
+def _tri_solve(a, b, lower, trans):
+    n, k = b.shape
+    x = np.empty_like(b)
+    forward = lower != trans
+    for c in range(k):
+        for t in range(n):
+            i = t if forward else n - 1 - t
+            s = b[i, c]
+            lo, hi = (0, i) if forward else (i + 1, n)
+            for j in range(lo, hi):
+                s -= (a[j, i] if trans else a[i, j]) * x[j, c]
+            x[i, c] = s / a[i, i]
+    return x
+""".splitlines() + ["", ""]
 
 
 # madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of a new array's buffer, before the

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..ir import IR, Eqn, Literal, ShapedArray, Var, var_names
 from ..numba_interop import numba_call_p
 from ..primitives import control as cf
+from ..primitives import decompositions as dc
 from ..primitives import elementwise as ew
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
@@ -50,7 +51,7 @@ CONTROL_PRIMS = {cf.cond_p, cf.scan_p, cf.while_p, cf.checkpoint_p, cf.call_p,
                  cf.while_record_p, cf.replay_p}
 CALL_PRIMS = CONTROL_PRIMS | {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, rd.cumprod_p,
                               rd.cumlinrec_p, rd.argmax_p, rd.argmin_p, so.argsort_p,
-                              so.searchsorted_p, numba_call_p}
+                              so.searchsorted_p, numba_call_p, *dc.DECOMPOSITIONS}
 
 
 @dataclass(eq=False)
@@ -150,7 +151,8 @@ class _Planner:
         for e in self.ir.eqns:
             if e.prim in REDUCE_PRIMS or e.prim in CALL_PRIMS:
                 needs.update(e.outs)
-            if e.prim in (la.dot_general_p, numba_call_p) or e.prim in CONTROL_PRIMS:
+            if e.prim in (la.dot_general_p, numba_call_p, *dc.DECOMPOSITIONS) or \
+                    e.prim in CONTROL_PRIMS:
                 needs.update(a for a in e.inputs if isinstance(a, Var) and a in self.producer)
             if e.prim is ix.gather_p:
                 op = e.inputs[0]

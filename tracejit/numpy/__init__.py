@@ -24,7 +24,10 @@ from numpy import (  # noqa: F401  (dtypes and constants, as in NumPy)
     uint64,
 )
 
-from . import _indexing  # noqa: F401
+from . import (
+    _indexing,  # noqa: F401
+    linalg,  # noqa: F401
+)
 from ._creation import (  # noqa: F401
     arange,
     array,

@@ -1,0 +1,251 @@
+"""Dense linear algebra: solve, triangular_solve, inv, slogdet, cholesky, eigh.
+
+Every primitive works on stacks of matrices (leading batch dimensions, the matrix in the
+last two), as NumPy's `linalg` does, so a batching rule only broadcasts unbatched operands.
+The JVPs are the textbook ones, written with matrix products and solves so that reverse
+mode needs transpose rules only for the solves (linear in their right-hand side):
+
+    solve:     dX = A⁻¹ (dB − dA X)
+    inv:       dA⁻¹ = −A⁻¹ dA A⁻¹
+    slogdet:   d log|det A| = tr(A⁻¹ dA)
+    cholesky:  dL = L Φ(L⁻¹ dA L⁻ᵀ), Φ the lower triangle with its diagonal halved
+    eigh:      dw = diag(Vᵀ dA V),  dV = V (F ∘ Vᵀ dA V),  F_ij = 1 / (w_j − w_i), F_ii = 0
+
+Compiled code calls Numba's `np.linalg` (LAPACK through SciPy) per matrix of the stack, and
+writes triangular solves as substitution loops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..core import Primitive, abstract_eval_rules, bind, impl_rules
+from ..errors import ShapeError
+from ..ir import ShapedArray
+from ..transforms.jvp import Zero, instantiate, is_zero, jvp_rules, tangent_aval
+from ..transforms.transpose import is_undefined, transpose_rules
+from .elementwise import _aval
+
+solve_p = Primitive("solve")
+triangular_solve_p = Primitive("triangular_solve")
+inv_p = Primitive("inv")
+slogdet_p = Primitive("slogdet", multiple_results=True)
+cholesky_p = Primitive("cholesky")
+eigh_p = Primitive("eigh", multiple_results=True)
+
+DECOMPOSITIONS = (solve_p, triangular_solve_p, inv_p, slogdet_p, cholesky_p, eigh_p)
+
+
+def _square(name: str, a: ShapedArray) -> None:
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{name}: expected a square matrix (or a stack of them) in the last "
+                         f"two axes, got shape {a.shape}")
+    if not dtypes.is_float(a.dtype):
+        raise TypeError(f"{name}: expected floating-point matrices, got {a.dtype}")
+
+
+def _solve_abstract(a, b, **_):
+    _square("solve", a)
+    if b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
+        raise ShapeError(f"solve: the right-hand side {b.shape} does not match the matrix "
+                         f"{a.shape} (expected {a.shape[:-1]} + (k,))")
+    if b.dtype != a.dtype:
+        raise TypeError(f"solve: operands must have one dtype, got {a.dtype} and {b.dtype}")
+    return ShapedArray(b.shape, b.dtype)
+
+
+abstract_eval_rules[solve_p] = _solve_abstract
+abstract_eval_rules[triangular_solve_p] = _solve_abstract
+
+
+def _same_abstract(name):
+    def rule(a):
+        _square(name, a)
+        return ShapedArray(a.shape, a.dtype)
+    return rule
+
+
+abstract_eval_rules[inv_p] = _same_abstract("inv")
+abstract_eval_rules[cholesky_p] = _same_abstract("cholesky")
+
+
+def _slogdet_abstract(a):
+    _square("slogdet", a)
+    return [ShapedArray(a.shape[:-2], a.dtype)] * 2
+
+
+def _eigh_abstract(a):
+    _square("eigh", a)
+    return [ShapedArray(a.shape[:-1], a.dtype), ShapedArray(a.shape, a.dtype)]
+
+
+abstract_eval_rules[slogdet_p] = _slogdet_abstract
+abstract_eval_rules[eigh_p] = _eigh_abstract
+
+
+def _triangular_impl(a, b, *, lower, trans):
+    from scipy.linalg import solve_triangular
+    a, b = np.asarray(a), np.asarray(b)
+    out = np.empty(b.shape, b.dtype)
+    for idx in np.ndindex(*a.shape[:-2]):
+        out[idx] = solve_triangular(a[idx], b[idx], lower=lower, trans=1 if trans else 0)
+    return out
+
+
+impl_rules[solve_p] = lambda a, b: np.linalg.solve(a, b).astype(np.asarray(b).dtype)
+impl_rules[triangular_solve_p] = _triangular_impl
+impl_rules[inv_p] = lambda a: np.linalg.inv(a).astype(np.asarray(a).dtype)
+impl_rules[cholesky_p] = lambda a: np.linalg.cholesky(a).astype(np.asarray(a).dtype)
+
+
+def _slogdet_impl(a):
+    sign, logabs = np.linalg.slogdet(a)
+    dt = np.asarray(a).dtype
+    return [np.asarray(sign, dt), np.asarray(logabs, dt)]
+
+
+def _eigh_impl(a):
+    w, v = np.linalg.eigh(a)
+    dt = np.asarray(a).dtype
+    return [w.astype(dt), v.astype(dt)]
+
+
+impl_rules[slogdet_p] = _slogdet_impl
+impl_rules[eigh_p] = _eigh_impl
+
+
+# -- wrappers ----------------------------------------------------------------------------------
+
+def solve(a, b):
+    return bind(solve_p, a, b)
+
+
+def triangular_solve(a, b, lower=True, trans=False):
+    """`op(a)⁻¹ b` for triangular `a` (`op` transposes when `trans`)."""
+    return bind(triangular_solve_p, a, b, lower=bool(lower), trans=bool(trans))
+
+
+def _mT(x):
+    from ..numpy import swapaxes
+    return swapaxes(x, -1, -2)
+
+
+def _mm(a, b):
+    from ..numpy import matmul
+    return matmul(a, b)
+
+
+# -- derivatives -------------------------------------------------------------------------------
+
+def _solve_jvp(primals, tangents):
+    a, b = primals
+    ta, tb = tangents
+    x = solve(a, b)
+    if is_zero(ta) and is_zero(tb):
+        return x, Zero(tangent_aval(_aval(x)))
+    rhs = instantiate(tb) if is_zero(ta) else (
+        -_mm(ta, x) if is_zero(tb) else tb - _mm(ta, x))
+    return x, solve(a, rhs)
+
+
+def _solve_transpose(ct, a, b):
+    if is_undefined(a):
+        raise NotImplementedError("solve is linear in its right-hand side only")
+    return [None, solve(_mT(a), instantiate(ct))]
+
+
+def _triangular_jvp(primals, tangents, *, lower, trans):
+    a, b = primals
+    ta, tb = tangents
+    x = triangular_solve(a, b, lower, trans)
+    if is_zero(ta) and is_zero(tb):
+        return x, Zero(tangent_aval(_aval(x)))
+    rhs = instantiate(tb)
+    if not is_zero(ta):
+        op = _mT(ta) if trans else ta
+        rhs = rhs - _mm(op, x)
+    return x, triangular_solve(a, rhs, lower, trans)
+
+
+def _triangular_transpose(ct, a, b, *, lower, trans):
+    if is_undefined(a):
+        raise NotImplementedError("triangular_solve is linear in its right-hand side only")
+    return [None, triangular_solve(a, instantiate(ct), lower, not trans)]
+
+
+def _inv_jvp(primals, tangents):
+    (a,), (ta,) = primals, tangents
+    ai = bind(inv_p, a)
+    if is_zero(ta):
+        return ai, Zero(tangent_aval(_aval(ai)))
+    return ai, -_mm(_mm(ai, ta), ai)
+
+
+def _slogdet_jvp(primals, tangents):
+    from .. import numpy as tnp
+    (a,), (ta,) = primals, tangents
+    sign, logabs = bind(slogdet_p, a)
+    if is_zero(ta):
+        return [sign, logabs], [Zero(tangent_aval(_aval(sign)))] * 2
+    trace = tnp.trace(solve(a, ta), axis1=-2, axis2=-1)
+    return [sign, logabs], [Zero(tangent_aval(_aval(sign))), trace]
+
+
+def _cholesky_jvp(primals, tangents):
+    from .. import numpy as tnp
+    (a,), (ta,) = primals, tangents
+    lo = bind(cholesky_p, a)
+    if is_zero(ta):
+        return lo, Zero(tangent_aval(_aval(lo)))
+    n = _aval(a).shape[-1]
+    # L⁻¹ dA L⁻ᵀ: two triangular solves (the second on the transpose)
+    tmp = triangular_solve(lo, ta, True, False)
+    tmp = _mT(triangular_solve(lo, _mT(tmp), True, False))
+    half = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
+    phi = tmp * tnp.asarray(half, dtype=_aval(a).dtype)
+    return lo, _mm(lo, phi)
+
+
+def _eigh_jvp(primals, tangents):
+    from .. import numpy as tnp
+    (a,), (ta,) = primals, tangents
+    w, v = bind(eigh_p, a)
+    if is_zero(ta):
+        return [w, v], [Zero(tangent_aval(_aval(w))), Zero(tangent_aval(_aval(v)))]
+    n = _aval(a).shape[-1]
+    vt_da_v = _mm(_mT(v), _mm(ta, v))
+    tw = tnp.diagonal(vt_da_v, axis1=-2, axis2=-1)
+    gaps = w[..., None, :] - w[..., :, None]  # w_j - w_i
+    off = ~np.eye(n, dtype=bool)
+    f = tnp.where(off, 1.0 / tnp.where(off, gaps, 1.0), 0.0)
+    return [w, v], [tw, _mm(v, f * vt_da_v)]
+
+
+jvp_rules[solve_p] = _solve_jvp
+jvp_rules[triangular_solve_p] = _triangular_jvp
+jvp_rules[inv_p] = _inv_jvp
+jvp_rules[slogdet_p] = _slogdet_jvp
+jvp_rules[cholesky_p] = _cholesky_jvp
+jvp_rules[eigh_p] = _eigh_jvp
+transpose_rules[solve_p] = _solve_transpose
+transpose_rules[triangular_solve_p] = _triangular_transpose
+
+
+def _batch_rule(prim):
+    """Batched operands carry their batch axis first, a leading stack dimension already."""
+    def rule(args, batched, size, **params):
+        from ..transforms.batching import materialize
+        ops = [a if b else materialize(a, size) for a, b in zip(args, batched)]
+        out = bind(prim, *ops, **params)
+        return out, ([True] * len(out) if prim.multiple_results else True)
+    return rule
+
+
+def _register_batching():
+    from ..transforms.batching import batching_rules
+    for prim in DECOMPOSITIONS:
+        batching_rules[prim] = _batch_rule(prim)
+
+
+_register_batching()
