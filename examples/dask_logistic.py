@@ -113,15 +113,7 @@ def main() -> None:
 
         # The same fit on one machine: the blocks gathered, one compiled program.
         XN, yN = dask.compute(X, y)
-        one = tj.jit(tj.value_and_grad(block_loss))
-
-        def fun_one(theta):
-            params = (theta[:-1], theta[-1])
-            value, grad = penalized(*one(params, XN, yN), params)
-            return value, np.append(grad[0], grad[1])
-
-        ref = minimize(fun_one, np.zeros(d + 1), jac=True, method="L-BFGS-B",
-                       options={"gtol": 1e-9, "maxiter": 200})
+        ref = fit_lbfgs(tj.jit(tj.value_and_grad(block_loss)), XN, yN, d)
         diff = float(np.max(np.abs(res.x - ref.x)) / np.max(np.abs(ref.x)))
         print(f"coefficients against the one-machine fit: max relative difference {diff:.1e}")
 

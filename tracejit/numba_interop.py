@@ -142,7 +142,7 @@ batching_rules[numba_call_p] = _numba_call_batch
 
 _MATH_RENAMES = {"fabs": "abs", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
                  "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power",
-                 "atan2": "arctan2", "copysign": "copysign", "fmod": "fmod"}
+                 "atan2": "arctan2"}
 _SCIPY_MATH = {"erf", "erfc", "gamma", "lgamma"}
 
 
