@@ -126,7 +126,8 @@ def main(argv=None) -> int:
         block = X.blocks[0].compute(), y.blocks[0].compute()
         part = pickle.dumps(tjd._block_value_and_grad(
             (tjd._token(loss), loss, 0, False, "sum", (("p", 0), ("b", 0), ("b", 1)),
-             tjd.PIECE_BYTES), (w,), rows_list[-1], *block), protocol=pickle.HIGHEST_PROTOCOL)
+             tjd.PIECE_BYTES), (w,), rows_list[-1], len(block), *block),
+            protocol=pickle.HIGHEST_PROTOCOL)
         print(f"  one call at {rows_list[-1]:,} rows ({X.numblocks[0]} blocks): the client "
               f"submits {nbytes:,} bytes of graph (parameters {w.nbytes} bytes, once); each "
               f"block's partial result is {len(part)} bytes")

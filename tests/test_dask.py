@@ -143,18 +143,65 @@ def test_errors_name_the_problem(client):
         tjd.jvp(logistic, (W, X, y), (W, W))
 
 
-def test_the_graph_holds_parameters_once(client):
-    """One key holds the parameters and one the function; each block task refers to them."""
+def _block_tasks(graph):
+    return {k: v for k, v in graph.items()
+            if "_block_value_and_grad" in repr(v) and "_add" not in repr(v)}
+
+
+def _block_refs(task, X):
+    """The row blocks of `X` a block task reads."""
+    return sorted(r[1] for r in _flat(task) if isinstance(r, tuple) and r[:1] == (X.name,))
+
+
+def _flat(x, depth=0):
+    if depth > 6:
+        return []
+    out = [x]
+    for attr in ("args", "value", "key"):
+        v = getattr(x, attr, None)
+        if v is not None and v is not x and not callable(v):
+            out += _flat(v, depth + 1)
+    if isinstance(x, (tuple, list)):
+        for y in x:
+            out += _flat(y, depth + 1)
+    return out
+
+
+def test_blocks_in_memory_run_as_one_task_per_worker_thread_with_the_parameters(client):
+    """Persisted blocks: each worker gets one task holding all the blocks it has, and the
+    parameters travel inside that task (so once per worker), as pickled bytes."""
     X, y = _data()
-    delayed = tjd.value_and_grad(logistic, compute=False)(W, X, y)
-    graph = dict(delayed.__dask_graph__())
+    distributed.wait([X, y])
+    graph = dict(tjd.value_and_grad(logistic, compute=False)(W, X, y).__dask_graph__())
+    tasks = _block_tasks(graph)
+    assert len(tasks) == sum(client.nthreads().values()) == 2
+    who = client.who_has(distributed.futures_of(X))
+    seen = []
+    for task in tasks.values():
+        blocks = _block_refs(task, X)
+        holders = {w for i in blocks for w in who[(X.name, i, 0)]}
+        assert len(holders) == 1, (blocks, holders)  # all on the worker that runs it
+        seen += blocks
+        inline = [b for b in _flat(task) if isinstance(b, bytes)]
+        assert len(inline) == 1 and cloudpickle.loads(inline[0])[0] is not W
+        np.testing.assert_array_equal(cloudpickle.loads(inline[0])[0], W)
+    assert sorted(seen) == list(range(X.numblocks[0]))
+    assert not [k for k, v in graph.items() if _holds(v, W)]  # no key holds W itself
+
+
+def test_blocks_still_to_be_made_are_a_task_each_and_the_parameters_one_key(client):
+    """Blocks not in memory (to be computed or read as part of the call): one task per block,
+    so each runs beside the task that makes it; the parameters are one key they all read."""
+    X = da.from_array(XN, chunks=(3_000, D)) * 1.0
+    y = da.from_array(YN, chunks=3_000)
+    graph = dict(tjd.value_and_grad(logistic, compute=False)(W, X, y).__dask_graph__())
     holding_w = [k for k, v in graph.items() if _holds(v, W)]
     assert len(holding_w) == 1, holding_w
-    blocks = [k for k, v in graph.items()
-              if "_block_value_and_grad" in repr(v) and "_add" not in repr(v)]
-    assert len(blocks) == X.numblocks[0]
-    for k in blocks:  # each block task names the parameters' key, not the values
-        assert not _holds(graph[k], W)
+    tasks = _block_tasks(graph)
+    assert len(tasks) == X.numblocks[0]
+    for task in tasks.values():  # each block task names the parameters' key, not the values
+        assert not _holds(task, W)
+        assert not [b for b in _flat(task) if isinstance(b, bytes)]
 
 
 def _holds(task, arr) -> bool:

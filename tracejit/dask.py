@@ -35,6 +35,7 @@ Dask is imported only when these functions are called: `import tracejit` never i
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections.abc import Callable, Sequence
 
@@ -108,31 +109,38 @@ def _pieces(blocks, piece_bytes: int) -> list[tuple]:
     return [tuple(b[s:s + step] for b in blocks) for s in range(0, n, step)]
 
 
-def _over_pieces(run, scale, blocks, piece_bytes: int, rows_total: int, reduce: str):
-    """`run(piece)` on each piece of a block, added up; for `reduce="mean"` each result is
-    weighted as `scale(out, share)` would, share being the piece's part of all rows. The sums
-    are kept as flat leaves: a block has dozens of pieces, and a pytree walk per piece cost as
-    much as the compiled program on a 4096-row piece."""
+def _over_pieces(run, scale, row_blocks, piece_bytes: int, rows_total: int, reduce: str):
+    """`run(piece)` on each piece of each row block, added up; for `reduce="mean"` each result
+    is weighted as `scale(out, share)` would, share being the piece's part of all rows. The
+    sums are kept as flat leaves: a block has dozens of pieces, and a pytree walk per piece
+    cost as much as the compiled program on a 4096-row piece."""
     acc = weights = tree = None
-    for piece in _pieces(blocks, piece_bytes):
-        leaves, tree = tree_flatten(run(piece))
-        if acc is None:
-            # which leaves `scale` multiplies: those it turns from one into zero
-            probe = tree_leaves(scale(tree_unflatten(tree, [1.0] * len(leaves)), 0.0))
-            weights = [reduce == "mean" and p == 0.0 for p in probe]
-            acc = [np.zeros(np.shape(x), np.result_type(x)) for x in leaves]
-        share = _rows(piece) / rows_total
-        for i, x in enumerate(leaves):
-            acc[i] = acc[i] + (x * share if weights[i] else x)
+    for blocks in row_blocks:
+        for piece in _pieces(blocks, piece_bytes):
+            leaves, tree = tree_flatten(run(piece))
+            if acc is None:
+                # which leaves `scale` multiplies: those it turns from one into zero
+                probe = tree_leaves(scale(tree_unflatten(tree, [1.0] * len(leaves)), 0.0))
+                weights = [reduce == "mean" and p == 0.0 for p in probe]
+                acc = [np.zeros(np.shape(x), np.result_type(x)) for x in leaves]
+            share = _rows(piece) / rows_total
+            for i, x in enumerate(leaves):
+                acc[i] = acc[i] + (x * share if weights[i] else x)
     return tree_unflatten(tree, [np.asarray(x) for x in acc])
+
+
+def _row_blocks(narrays: int, refs) -> list[tuple]:
+    """A task's block arguments, `narrays` per row block in order, as one tuple per row block."""
+    return [tuple(refs[j:j + narrays]) for j in range(0, len(refs), narrays)]
 
 
 def _scaled(tree, share):
     return tree_map(lambda t: t * share, tree)
 
 
-def _block_value_and_grad(spec, params, rows_total, *blocks):
-    """One block's (value, grad), the sum over its pieces (aux outputs are not scaled)."""
+def _block_value_and_grad(spec, params, rows_total, narrays, *blocks):
+    """The (value, grad) of one task's row blocks, the sum over their pieces (aux outputs
+    are not scaled)."""
     token, fun, argnums, has_aux, reduce, layout, piece_bytes = spec
     prog = _program(token, fun, "value_and_grad", argnums, has_aux)
 
@@ -141,16 +149,16 @@ def _block_value_and_grad(spec, params, rows_total, *blocks):
         value = (value[0] * share, value[1]) if has_aux else value * share
         return value, _scaled(g, share)
     return _over_pieces(lambda piece: prog(*_assemble(layout, params, piece)), scale,
-                        blocks, piece_bytes, rows_total, reduce)
+                        _row_blocks(narrays, blocks), piece_bytes, rows_total, reduce)
 
 
-def _block_jvp(spec, params_and_tangents, rows_total, *blocks):
-    """One block's (value, tangent); the block data is held fixed."""
+def _block_jvp(spec, params_and_tangents, rows_total, narrays, *blocks):
+    """The (value, tangent) of one task's row blocks; the block data is held fixed."""
     token, fun, reduce, layout, piece_bytes = spec
     params, tangents = params_and_tangents
     prog = _program(token, fun, "jvp", layout, False)
     return _over_pieces(lambda piece: prog(tuple(params), tuple(tangents), tuple(piece)),
-                        _scaled, blocks, piece_bytes, rows_total, reduce)
+                        _scaled, _row_blocks(narrays, blocks), piece_bytes, rows_total, reduce)
 
 
 def _rows(blocks) -> int:
@@ -224,40 +232,153 @@ def _split_args(args: Sequence, fname: str):
     return layout, params, aligned, int(n)
 
 
-def _shared(dask, value):
-    """`value` as one graph key that every block task reads (a worker fetches it once).
-    Scattering it to every worker first (`broadcast=True`) was measured slower: 77 against
-    63 ms a call on two workers, the scatter's round trip costing more than the fetch."""
-    return dask.delayed(value, pure=True, traverse=False)
+INLINE_BYTES = 1 << 16  # pickled parameters up to this size ride inside each worker's task
 
 
-def _reduced_graph(block_fn, consts, rows_total: int, arrays, split_every: int, prefix: str,
-                   top: int = 1) -> list:
-    """Delayed objects (at most `top`) whose sum is the sum of `block_fn(*consts, rows_total,
-    *blocks)` over all row blocks, partial sums added on the cluster `split_every` at a
-    time. The graph is written out as a dict of plain tasks: building it costs a few
-    microseconds per block, where one `dask.delayed` call per block cost about 0.5 ms on the
-    client (tokenizing every argument)."""
+def _client():
+    """The distributed client `dask.compute` will use, or None (a local scheduler)."""
+    if "distributed" not in sys.modules:
+        return None
+    import dask
+    if dask.config.get("scheduler", None) not in (None, "dask.distributed", "distributed"):
+        return None
+    from distributed import default_client
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def _block_bytes(a, i: int) -> int:
+    return int(a.chunks[0][i] * int(np.prod(a.shape[1:])) * a.dtype.itemsize)
+
+
+def _placement(client, arrays) -> tuple[list[list[int]], bool]:
+    """The row blocks grouped into tasks, and whether every block is held in memory by a
+    worker. A block held by a worker goes to that worker (the one holding most of its bytes
+    over all the arrays), and a worker's blocks are dealt into one task per thread: a task
+    costs the scheduler about a millisecond, so on 2 workers 8 blocks in 2 tasks took 39
+    against 57 ms a call. A block not in memory anywhere (an array still to be computed or
+    read) is a task of its own, so the scheduler can run it beside the task that makes it."""
+    nblocks = arrays[0].numblocks[0]
+    if client is None:
+        return [[i] for i in range(nblocks)], False
+    from distributed import futures_of
+    futures = futures_of(arrays)
+    who = client.who_has(futures) if futures else {}
+    holders, alone = [], []
+    for i in range(nblocks):
+        score = {}
+        for a in arrays:
+            for w in who.get((a.name, i) + (0,) * (a.ndim - 1), ()):
+                score[w] = score.get(w, 0) + _block_bytes(a, i)
+        if score:
+            best = max(score.values())
+            holders.append((i, sorted(w for w, s in score.items() if s == best)))
+        else:
+            alone.append([i])
+    # a block held by several workers (a replica) goes to the least loaded of them; blocks
+    # held by one worker are placed first, so the replicas even out the load
+    load, by_worker = {}, {}
+    for i, ws in sorted(holders, key=lambda h: len(h[1])):
+        w = min(ws, key=lambda w: load.get(w, 0))
+        load[w] = load.get(w, 0) + sum(_block_bytes(a, i) for a in arrays)
+        by_worker.setdefault(w, []).append(i)
+    threads = client.nthreads() if by_worker else {}
+    groups = []
+    for w in sorted(by_worker):
+        blocks = sorted(by_worker[w])
+        t = max(1, min(threads.get(w, 1), len(blocks)))
+        groups += [blocks[k::t] for k in range(t)]
+    return groups + alone, not alone
+
+
+class _Inline:
+    """A value carried inside tasks as pickled bytes: Dask does not look into bytes (a tuple
+    or list of parameters would otherwise be scanned for tasks and keys)."""
+
+    def __init__(self, value):
+        import cloudpickle
+        self.payload = cloudpickle.dumps(value)
+
+    def __dask_tokenize__(self):
+        return hashlib.sha256(self.payload).hexdigest()
+
+
+def _unpickled(payload):
+    import pickle
+    return pickle.loads(payload)
+
+
+class _SharedSpec:
+    """The function and its settings, made a result on the cluster once per client and kept
+    there, so a call sends only a reference to it (each worker fetches it once, on its first
+    task). It is computed, not scattered: the scheduler keeps how to make it, so if every
+    worker holding it dies it is made again and the call is retried; scattered data would
+    be lost with them and the call cancelled. Without a distributed client it is one graph
+    key of each call."""
+
+    def __init__(self):
+        self._on = {}  # spec -> (client id, future)
+
+    def ref(self, dask, client, spec):
+        made = dask.delayed(spec, pure=True, traverse=False)
+        if client is None:
+            return made
+        from dask.delayed import Delayed
+        held = self._on.get(spec)
+        if held is None or held[0] != client.id or held[1].status in ("cancelled", "lost"):
+            held = self._on[spec] = (client.id, client.compute(made))
+        future = held[1]
+        return Delayed(future.key, {future.key: future})
+
+
+_JVP_SPECS = _SharedSpec()  # tracejit.dask.jvp is called per use, not built once
+
+
+def _params_ref(dask, params, inline: bool):
+    """The parameters of one call: inside each task when every worker gets one task per
+    thread and they are small (so a worker receives them once, with its task); else one
+    graph key every task reads (a worker fetches it once). The key costs a round trip
+    through the scheduler before any block starts: 7 to 11 ms a call on two workers."""
+    if inline:
+        boxed = _Inline(params)
+        if len(boxed.payload) <= INLINE_BYTES:
+            return boxed
+    return dask.delayed(params, pure=True, traverse=False)
+
+
+def _reduced_graph(block_fn, consts, rows_total: int, arrays, groups, split_every: int,
+                   prefix: str, top: int = 1) -> list:
+    """Delayed objects (at most `top`) whose sum is the sum of `block_fn(*consts,
+    rows_total, narrays, *blocks)` over the groups of row blocks, partial sums added on the
+    cluster `split_every` at a time. A const is a Delayed (the task names its key) or an
+    `_Inline` value. The graph is written out as a dict of plain tasks: building it costs a
+    few microseconds per block, where one `dask.delayed` call per block cost about 0.5 ms on
+    the client (tokenizing every argument)."""
     from dask.base import tokenize
     from dask.delayed import Delayed
     from dask.highlevelgraph import HighLevelGraph
-    const_keys = [c.key for c in consts]
-    name = f"{prefix}-{tokenize(const_keys, rows_total, [a.name for a in arrays], split_every)}"
+    keyed = [c for c in consts if not isinstance(c, _Inline)]
+    refs_of = [c.key if not isinstance(c, _Inline) else (_unpickled, c.payload)
+               for c in consts]
+    const_tokens = [c if isinstance(c, _Inline) else c.key for c in consts]
+    name = f"{prefix}-{tokenize(const_tokens, rows_total, [a.name for a in arrays], groups)}"
     layer, keys = {}, []
-    for i in range(arrays[0].numblocks[0]):
-        refs = [(a.name, i) + (0,) * (a.ndim - 1) for a in arrays]
-        keys.append((name, 0, i))
-        layer[keys[-1]] = (block_fn, *const_keys, rows_total, *refs)
+    for j, group in enumerate(groups):
+        refs = [(a.name, i) + (0,) * (a.ndim - 1) for i in group for a in arrays]
+        keys.append((name, 0, j))
+        layer[keys[-1]] = (block_fn, *refs_of, rows_total, len(arrays), *refs)
     level = 0
     while len(keys) > top:
         level += 1
-        groups = [keys[j:j + split_every] for j in range(0, len(keys), split_every)]
-        keys = [group[0] if len(group) == 1 else (name, level, j)
-                for j, group in enumerate(groups)]
-        for key, group in zip(keys, groups):
-            if len(group) > 1:
-                layer[key] = (_add, *group)
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[*arrays, *consts])
+        parts = [keys[j:j + split_every] for j in range(0, len(keys), split_every)]
+        keys = [part[0] if len(part) == 1 else (name, level, j)
+                for j, part in enumerate(parts)]
+        for key, part in zip(keys, parts):
+            if len(part) > 1:
+                layer[key] = (_add, *part)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[*arrays, *keyed])
     return [Delayed(key, graph, layer=name) for key in keys]
 
 
@@ -299,16 +420,20 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, *, reduce: s
     """
     _check_reduce(reduce, "value_and_grad")
     token = _token(fun)
+    shared = _SharedSpec()
 
     def vg(*args):
         dask, _ = _dask()
         layout, params, arrays, n = _split_args(args, "value_and_grad")
         nums = _check_argnums(argnums, layout, "value_and_grad")
         nums = tuple(nums) if not isinstance(nums, int) else nums
-        spec = _shared(dask, (token, fun, nums, has_aux, reduce, tuple(layout), piece_bytes))
-        params_key = _shared(dask, tuple(params))
-        parts = _reduced_graph(_block_value_and_grad, (spec, params_key), n, arrays,
-                               split_every, "tracejit-value-and-grad",
+        client = _client()
+        groups, placed = _placement(client, arrays)
+        spec = shared.ref(dask, client, (token, fun, nums, has_aux, reduce, tuple(layout),
+                                         piece_bytes))
+        parts = _reduced_graph(_block_value_and_grad,
+                               (spec, _params_ref(dask, tuple(params), placed)), n, arrays,
+                               groups, split_every, "tracejit-value-and-grad",
                                top=split_every if compute else 1)
         return _sum_on_client(dask, parts) if compute else parts[0]
 
@@ -343,7 +468,10 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, *, reduce: str = "
     if len(tangents) != len(params):
         raise ValueError(f"jvp: {len(params)} parameter primals (non-Dask arguments) but "
                          f"{len(tangents)} tangents")
-    spec = _shared(dask, (_token(fun), fun, reduce, tuple(layout), piece_bytes))
-    both = _shared(dask, (tuple(params), tangents))
-    return _sum_on_client(dask, _reduced_graph(_block_jvp, (spec, both), n, arrays,
+    client = _client()
+    groups, placed = _placement(client, arrays)
+    spec = _JVP_SPECS.ref(dask, client, (_token(fun), fun, reduce, tuple(layout),
+                                            piece_bytes))
+    both = _params_ref(dask, (tuple(params), tangents), placed)
+    return _sum_on_client(dask, _reduced_graph(_block_jvp, (spec, both), n, arrays, groups,
                                                split_every, "tracejit-jvp", top=split_every))
