@@ -1365,17 +1365,21 @@ def op_sort(sc: Scope):
                 jumpy=True)
 
 
-@op(0.6, prims={"solve", "triangular_solve", "inv", "slogdet", "cholesky", "eigh"})
+@op(0.6, prims={"solve", "triangular_solve", "inv", "slogdet", "cholesky", "eigh", "svd",
+               "qr"})
 def op_linalg(sc: Scope):
     """Dense linear algebra on a well-conditioned matrix built from a new input (diagonally
     dominant; symmetric positive definite for cholesky and eigh). cholesky's derivative
     reaches triangular_solve; eigvalsh's needs distinct eigenvalues, which random matrices
-    have."""
+    have. The SVD gives its singular values (or the pseudo-inverse, through them and the
+    vectors), QR its R factor (and Q: its columns' signs are fixed by LAPACK's convention,
+    so both are smooth functions of a well-conditioned matrix)."""
     r = sc.gen.r
-    form = choose(sc.gen, ["solve", "inv", "slogdet", "det", "cholesky", "eigvalsh"],
+    form = choose(sc.gen, ["solve", "inv", "slogdet", "det", "cholesky", "eigvalsh",
+                           "svdvals", "pinv", "qr"],
                   {"solve": "solve", "inv": "inv", "slogdet": "slogdet",
                    "cholesky": "cholesky", "triangular_solve": "cholesky",
-                   "eigh": "eigvalsh"})
+                   "eigh": "eigvalsh", "svd": "svdvals", "qr": "qr"})
     n = r.choice([1, 2, 3])
     x = sc.float_val(shape=(n, n))
     m = sc.emit(f"{x.name} + {2.0 * n} * tnp.eye({n}, dtype={x.name}.dtype)", -3 * n, 3 * n,
@@ -1396,6 +1400,14 @@ def op_linalg(sc: Scope):
         sc.emit(f"tnp.linalg.det({m.name})", -big, big, [m])
     elif form == "cholesky":
         sc.emit(f"tnp.linalg.cholesky({m.name})", -big, big, [m])
+    elif form == "svdvals":
+        sc.emit(f"tnp.linalg.svdvals({m.name})", 0.0, 3.0 * n * n, [m])
+    elif form == "pinv":
+        sc.emit(f"tnp.linalg.pinv({m.name})", -1.0, 1.0, [m])
+    elif form == "qr":
+        part = r.choice(["Q", "R"])
+        bound = 1.0 if part == "Q" else 3.0 * n * n
+        sc.emit(f"tnp.linalg.qr({m.name}).{part}", -bound, bound, [m])
     else:
         sc.emit(f"tnp.linalg.eigvalsh({m.name})", 0.0, big, [m])
 

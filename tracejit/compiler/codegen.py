@@ -1060,6 +1060,10 @@ class ModuleWriter:
             self.root.tri_solve = True
             call = (f"_tri_solve({ins[0]}, {ins[1]}, {eqn.params['lower']}, "
                     f"{eqn.params['trans']})")
+        elif prim is dc.svd_p:  # Numba's svd always computes the vectors
+            call = f"np.linalg.svd({ins[0]}, full_matrices={eqn.params['full_matrices']})"
+            if not eqn.params["compute_uv"]:
+                call += "[1]"
         else:
             call = f"np.linalg.{prim.name}({', '.join(ins)})"
         outs = list(eqn.outs)

@@ -2,8 +2,10 @@
 the last two axes, broadcasting batch dimensions), differentiable.
 
 Decompositions are primitives (`primitives/decompositions.py`); `det`, `matrix_power`,
-`norm`, `multi_dot`, `eigvalsh` are compositions of them and of products. `svd`, `qr`,
-`eig`, `lstsq` and `pinv` are not here yet: calling them raises NotImplementedError.
+`norm`, `multi_dot`, `eigvalsh`, `lstsq`, `pinv`, `matrix_rank` and `cond` are compositions
+of them and of products. `pinv` has its own derivative (the pseudo-inverse's, valid where the
+rank does not change), so `pinv` and `lstsq` differentiate at repeated singular values too.
+`eig` and `eigvals` need complex results and raise NotImplementedError.
 """
 
 from __future__ import annotations
@@ -26,16 +28,38 @@ class EighResult(NamedTuple):
     eigenvectors: object
 
 
-def _float_matrix(a, name: str):
+class SVDResult(NamedTuple):
+    U: object
+    S: object
+    Vh: object
+
+
+class QRResult(NamedTuple):
+    Q: object
+    R: object
+
+
+class LstsqResult(NamedTuple):
+    x: object
+    residuals: object
+    rank: object
+    s: object
+
+
+def _float_array(a, name: str, square: bool):
     from . import asarray, astype, result_type
     a = asarray(as_operand(a))
     if a.ndim < 2:
         raise ValueError(f"{name}: {a.ndim}-dimensional array given; the array must be at "
                          "least two-dimensional")
-    if a.shape[-1] != a.shape[-2]:
+    if square and a.shape[-1] != a.shape[-2]:
         raise ValueError(f"{name}: last 2 dimensions of the array must be square, got shape "
                          f"{tuple(a.shape)}")
     return astype(a, result_type(a, 0.0))
+
+
+def _float_matrix(a, name: str):
+    return _float_array(a, name, square=True)
 
 
 def solve(a, b):
@@ -141,8 +165,8 @@ def multi_dot(arrays):
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
-    """Vector norms (any `ord`), and the matrix norms 'fro', 1, -1, inf, -inf; the spectral
-    and nuclear norms (ord 2, -2, 'nuc') need an SVD, which tracejit does not have yet."""
+    """Vector norms (any `ord`) and matrix norms ('fro', 'nuc', 1, -1, 2, -2, inf, -inf),
+    as NumPy defines them; 2, -2 and 'nuc' through the singular values."""
     from . import abs, asarray, astype, max, min, ndim, power, result_type, sqrt, sum
     x = asarray(as_operand(x))
     x = astype(x, result_type(x, 0.0))
@@ -186,8 +210,9 @@ def norm(x, ord=None, axis=None, keepdims=False):
         rowsum = sum(abs(x), axis=c)
         out = (max if ord == np.inf else min)(rowsum, axis=r - 1 if r > c else r)
     elif ord in (2, -2, "nuc"):
-        raise NotImplementedError(f"norm(ord={ord!r}) of a matrix needs an SVD, which "
-                                  "tracejit.numpy.linalg does not have yet")
+        from . import moveaxis
+        sv = svdvals(moveaxis(x, (r, c), (-2, -1)))
+        out = (max if ord == 2 else min)(sv, axis=-1) if ord != "nuc" else sum(sv, axis=-1)
     else:
         raise ValueError(f"norm: invalid norm order {ord!r} for matrices")
     return _keep(out, x, axis, keepdims)
@@ -203,19 +228,212 @@ def _keep(out, x, axis, keepdims, full=False):
     return reshape(out, tuple(shape))
 
 
-def _missing(name):
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """U, S, Vh with a = U @ (S[..., None] * Vh), as NumPy returns them. Derivatives with
+    `full_matrices=True` need square matrices (pass False otherwise); derivatives through U
+    and Vh at repeated singular values are nan (the vectors are not unique there), those of
+    S are defined everywhere. `hermitian` is accepted and ignored (the general SVD is right
+    for symmetric matrices too)."""
+    from ..core import bind
+    a = _float_array(a, "svd", square=False)
+    if not compute_uv:
+        return bind(dc.svd_p, a, full_matrices=False, compute_uv=False)[0]
+    u, sv, vh = bind(dc.svd_p, a, full_matrices=bool(full_matrices), compute_uv=True)
+    return SVDResult(u, sv, vh)
+
+
+def svdvals(x):
+    return svd(x, compute_uv=False)
+
+
+def qr(a, mode="reduced"):
+    """Q, R with a = Q @ R ('reduced': Q has min(m, n) columns; 'r': R only). 'complete'
+    is the same as 'reduced' when m <= n; with more rows than columns its extra columns of
+    Q are not unique, and it is not offered. 'raw' (LAPACK's Householder form) is not
+    offered either."""
+    from ..core import bind
+    a = _float_array(a, "qr", square=False)
+    m, n = a.shape[-2:]
+    if mode not in ("reduced", "complete", "r", "raw"):
+        raise ValueError(f"qr: unrecognized mode {mode!r}")
+    if mode == "raw" or (mode == "complete" and m > n):
+        raise NotImplementedError(f"qr(mode={mode!r}) of a {m}x{n} matrix is not offered: "
+                                  "use mode='reduced' (or 'r')")
+    q, r = bind(dc.qr_p, a)
+    return r if mode == "r" else QRResult(q, r)
+
+
+def _default_rcond(a):
+    return _default_rcond_of(a.shape, a.dtype)
+
+
+def _inverted_singular_values(sv, rcond):
+    """1/s for the singular values above rcond · max(s), 0 for the rest (the cut is made on
+    the values, so it does not move under differentiation)."""
+    from .. import api
+    from . import max, where
+    sv_c = api.stop_gradient(sv)
+    large = sv_c > rcond * max(sv_c, axis=-1, keepdims=True)
+    return where(large, 1.0 / where(large, sv, 1.0), 0.0)
+
+
+def _pinv_value(rcond, a):
+    from . import matmul
+    u, sv, vh = svd(a, full_matrices=False)
+    return matmul(dc._mT(vh), _inverted_singular_values(sv, rcond)[..., :, None] * dc._mT(u))
+
+
+def _pinv_jvp(rcond, primals, tangents):
+    """dP = −P dA P + P Pᵀ dAᵀ (I − A P) + (I − P A) dAᵀ Pᵀ P: the derivative of the
+    pseudo-inverse where the rank is constant (Golub and Pereyra, 1973)."""
+    from . import matmul as mm
+    (a,), (da,) = primals, tangents
+    p = _pinv_core(rcond, a)
+    pt, dat = dc._mT(p), dc._mT(da)
+    first = -mm(p, mm(da, p))
+    second = mm(mm(p, pt), dat - mm(mm(dat, a), p))
+    third = mm(dat, mm(pt, p)) - mm(p, mm(a, mm(dat, mm(pt, p))))
+    return p, first + second + third
+
+
+def _make_pinv_core():
+    from ..custom_derivatives import custom_jvp
+    core = custom_jvp(_pinv_value, nondiff_argnums=(0,))
+    core.defjvp(_pinv_jvp)
+    return core
+
+
+_pinv_core = _make_pinv_core()
+
+
+def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
+    """The Moore-Penrose pseudo-inverse, singular values below rcond · max(s) treated as
+    zero (NumPy's defaults: rcond 1e-15, or max(m, n) · eps with `rtol=None`)."""
+    a = _float_array(a, "pinv", square=False)
+    if rcond is None:
+        if rtol is np._NoValue:
+            rcond = 1e-15
+        elif rtol is None:
+            rcond = _default_rcond(a)
+        else:
+            rcond = rtol
+    elif rtol is not np._NoValue:
+        raise ValueError("pinv: `rtol` and `rcond` can't be both set.")
+    return _pinv_core(float(rcond), a)
+
+
+def lstsq(a, b, rcond=None):
+    """The least-squares solution x of a @ x ≈ b (through the pseudo-inverse), the sums of
+    squared residuals, the rank and the singular values, as NumPy returns them. NumPy returns
+    the residuals only when rank == n < m and an empty array otherwise; the shape of a traced
+    result cannot depend on the rank, so here they are returned whenever m > n (and empty
+    when m <= n), whatever the rank."""
+    from . import asarray, astype, matmul, result_type, sum
+    a = _float_array(a, "lstsq", square=False)
+    if a.ndim != 2:
+        raise ValueError(f"lstsq: a must be two-dimensional, got shape {tuple(a.shape)}")
+    b = asarray(as_operand(b))
+    dtype = result_type(a, b, 0.0)
+    a, b = astype(a, dtype), astype(b, dtype)
+    m, n = a.shape
+    if b.ndim not in (1, 2) or b.shape[0] != m:
+        raise ValueError(f"lstsq: incompatible dimensions: a is {tuple(a.shape)}, b is "
+                         f"{tuple(b.shape)}")
+    rcond = _default_rcond(a) if rcond is None else float(rcond)
+    x = matmul(_pinv_core(rcond, a), b)
+    sv = svdvals(a)
+    rank = matrix_rank(a, tol=rcond * _max_or_zero(sv))
+    if m > n:
+        r = b - matmul(a, x)
+        residuals = sum(r * r, axis=0)
+        residuals = residuals[None] if b.ndim == 1 else residuals
+    else:
+        residuals = astype(asarray(np.zeros((0,))), dtype)
+    return LstsqResult(x, residuals, rank, sv)
+
+
+def _max_or_zero(sv):
+    from .. import api
+    from . import max
+    sv = api.stop_gradient(sv)
+    return max(sv, axis=-1) if sv.shape[-1] else 0.0
+
+
+def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    """The number of singular values above `tol` (by default max(s) · max(m, n) · eps)."""
+    from .. import api
+    from . import asarray, astype, sum
+    A = asarray(as_operand(A))
+    if tol is not None and rtol is not None:
+        raise ValueError("matrix_rank: `tol` and `rtol` can't be both set.")
+    if A.ndim < 2:
+        return astype(sum(astype(A != 0, np.int64)) > 0, np.int64)
+    sv = api.stop_gradient(svdvals(A))
+    if tol is None:
+        rtol = _default_rcond_of(A.shape, sv.dtype) if rtol is None else rtol
+        from . import max
+        cut = max(sv, axis=-1, keepdims=True) * rtol if sv.shape[-1] else 0.0
+    else:
+        cut = asarray(tol)[..., None] if not isinstance(tol, (int, float)) else tol
+    return sum(astype(sv > cut, np.int64), axis=-1)
+
+
+def _default_rcond_of(shape, dtype):
+    return max(shape[-2:]) * float(np.finfo(dtype).eps)
+
+
+def cond(x, p=None):
+    """The condition number: s_max / s_min for p None, 2 or -2 (inverted); for 'fro', 'nuc',
+    1, -1, inf, -inf, norm(x, p) · norm(inv(x), p)."""
+    from . import max, min
+    x = _float_array(x, "cond", square=p not in (None, 2, -2))
+    if p in (None, 2, -2):
+        sv = svdvals(x)
+        big, small = max(sv, axis=-1), min(sv, axis=-1)
+        return big / small if p != -2 else small / big
+    return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
+
+
+def matrix_transpose(x):
+    from . import asarray
+    x = asarray(as_operand(x))
+    if x.ndim < 2:
+        raise ValueError(f"matrix_transpose: input must be at least 2-dimensional, got "
+                         f"shape {tuple(x.shape)}")
+    return dc._mT(x)
+
+
+def matrix_norm(x, /, *, keepdims=False, ord="fro"):
+    return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+    from . import asarray, reshape
+    x = asarray(as_operand(x))
+    if axis is None:
+        out = norm(reshape(x, (-1,)), ord=ord)
+        return reshape(out, (1,) * x.ndim) if keepdims else out
+    if isinstance(axis, tuple) and len(axis) > 1:
+        from . import moveaxis
+        axes = tuple(a % x.ndim for a in axis)
+        moved = moveaxis(x, axes, tuple(range(-len(axes), 0)))
+        flat = reshape(moved, tuple(moved.shape[:x.ndim - len(axes)]) + (-1,))
+        out = norm(flat, ord=ord, axis=-1)
+        if keepdims:
+            shape = [1 if d in axes else s for d, s in enumerate(x.shape)]
+            out = reshape(out, tuple(shape))
+        return out
+    return norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+def _needs_complex(name):
     def fn(*args, **kwargs):
-        raise NotImplementedError(f"tracejit.numpy.linalg.{name} is not implemented yet "
-                                  "(solve, inv, det, slogdet, cholesky, eigh, eigvalsh, "
-                                  "matrix_power, multi_dot and norm are)")
+        raise NotImplementedError(f"tracejit.numpy.linalg.{name}: the eigenvalues of a "
+                                  "general matrix are complex, and tracejit has no complex "
+                                  "numbers yet; for symmetric matrices use eigh/eigvalsh")
     fn.__name__ = name
     return fn
 
 
-svd = _missing("svd")
-qr = _missing("qr")
-eig = _missing("eig")
-eigvals = _missing("eigvals")
-lstsq = _missing("lstsq")
-pinv = _missing("pinv")
-matrix_rank = _missing("matrix_rank")
+eig = _needs_complex("eig")
+eigvals = _needs_complex("eigvals")

@@ -1,4 +1,4 @@
-"""Dense linear algebra: solve, triangular_solve, inv, slogdet, cholesky, eigh.
+"""Dense linear algebra: solve, triangular_solve, inv, slogdet, cholesky, eigh, svd, qr.
 
 Every primitive works on stacks of matrices (leading batch dimensions, the matrix in the
 last two), as NumPy's `linalg` does, so a batching rule only broadcasts unbatched operands.
@@ -10,6 +10,16 @@ mode needs transpose rules only for the solves (linear in their right-hand side)
     slogdet:   d log|det A| = tr(A⁻¹ dA)
     cholesky:  dL = L Φ(L⁻¹ dA L⁻ᵀ), Φ the lower triangle with its diagonal halved
     eigh:      dw = diag(Vᵀ dA V),  dV = V (F ∘ Vᵀ dA V),  F_ij = 1 / (w_j − w_i), F_ii = 0
+    svd:       dP = Uᵀ dA V,  ds = diag(dP),  G_ij = 1 / (s_j² − s_i²), G_ii = 0,
+               dU = U (G ∘ (dP S + S dPᵀ)) + (I − U Uᵀ) dA V S⁻¹,
+               dV = V (G ∘ (S dP + dPᵀ S)) + (I − V Vᵀ) dAᵀ U S⁻¹
+    qr:        C = Qᵀ dA R⁻¹,  Ω = tril(C, −1) − tril(C, −1)ᵀ,  dR = (C − Ω) R,
+               dQ = dA R⁻¹ − Q (C − Ω)   (rows ≥ columns; wider matrices split A = [X Y])
+
+Where two eigenvalues (singular values) coincide to within n·eps of the largest, F (G) is
+undefined and set to nan: a derivative through the eigenvectors (singular vectors) at a
+repeated value is nan, never a large finite number. Eigenvalues and singular values alone
+have derivatives everywhere they are distinct or not.
 
 Compiled code calls Numba's `np.linalg` (LAPACK through SciPy) per matrix of the stack, and
 writes triangular solves as substitution loops.
@@ -33,8 +43,11 @@ inv_p = Primitive("inv")
 slogdet_p = Primitive("slogdet", multiple_results=True)
 cholesky_p = Primitive("cholesky")
 eigh_p = Primitive("eigh", multiple_results=True)
+svd_p = Primitive("svd", multiple_results=True)  # [u, s, vh], or [s] without compute_uv
+qr_p = Primitive("qr", multiple_results=True)  # reduced: [q, r]
 
-DECOMPOSITIONS = (solve_p, triangular_solve_p, inv_p, slogdet_p, cholesky_p, eigh_p)
+DECOMPOSITIONS = (solve_p, triangular_solve_p, inv_p, slogdet_p, cholesky_p, eigh_p, svd_p,
+                  qr_p)
 
 
 def _square(name: str, a: ShapedArray) -> None:
@@ -80,8 +93,36 @@ def _eigh_abstract(a):
     return [ShapedArray(a.shape[:-1], a.dtype), ShapedArray(a.shape, a.dtype)]
 
 
+def _matrix(name: str, a: ShapedArray) -> None:
+    if a.ndim < 2:
+        raise ShapeError(f"{name}: expected a matrix (or a stack of them) in the last two "
+                         f"axes, got shape {a.shape}")
+    if not dtypes.is_float(a.dtype):
+        raise TypeError(f"{name}: expected floating-point matrices, got {a.dtype}")
+
+
+def _svd_abstract(a, *, full_matrices, compute_uv):
+    _matrix("svd", a)
+    *batch, m, n = a.shape
+    batch, k = tuple(batch), min(m, n)
+    s = ShapedArray(batch + (k,), a.dtype)
+    if not compute_uv:
+        return [s]
+    cu, rv = (m, n) if full_matrices else (k, k)
+    return [ShapedArray(batch + (m, cu), a.dtype), s, ShapedArray(batch + (rv, n), a.dtype)]
+
+
+def _qr_abstract(a):
+    _matrix("qr", a)
+    *batch, m, n = a.shape
+    batch, k = tuple(batch), min(m, n)
+    return [ShapedArray(batch + (m, k), a.dtype), ShapedArray(batch + (k, n), a.dtype)]
+
+
 abstract_eval_rules[slogdet_p] = _slogdet_abstract
 abstract_eval_rules[eigh_p] = _eigh_abstract
+abstract_eval_rules[svd_p] = _svd_abstract
+abstract_eval_rules[qr_p] = _qr_abstract
 
 
 def _triangular_impl(a, b, *, lower, trans):
@@ -111,8 +152,22 @@ def _eigh_impl(a):
     return [w.astype(dt), v.astype(dt)]
 
 
+def _svd_impl(a, *, full_matrices, compute_uv):
+    dt = np.asarray(a).dtype
+    if not compute_uv:
+        return [np.linalg.svd(a, compute_uv=False).astype(dt)]
+    return [x.astype(dt) for x in np.linalg.svd(a, full_matrices=full_matrices)]
+
+
+def _qr_impl(a):
+    dt = np.asarray(a).dtype
+    return [x.astype(dt) for x in np.linalg.qr(a)]
+
+
 impl_rules[slogdet_p] = _slogdet_impl
 impl_rules[eigh_p] = _eigh_impl
+impl_rules[svd_p] = _svd_impl
+impl_rules[qr_p] = _qr_impl
 
 
 # -- wrappers ----------------------------------------------------------------------------------
@@ -124,6 +179,16 @@ def solve(a, b):
 def triangular_solve(a, b, lower=True, trans=False):
     """`op(a)⁻¹ b` for triangular `a` (`op` transposes when `trans`)."""
     return bind(triangular_solve_p, a, b, lower=bool(lower), trans=bool(trans))
+
+
+def svd(a, full_matrices=False, compute_uv=True):
+    """[u, s, vh] (or [s]) of the stack of matrices `a`."""
+    return bind(svd_p, a, full_matrices=bool(full_matrices), compute_uv=bool(compute_uv))
+
+
+def qr(a):
+    """[q, r], the reduced QR factorization of the stack of matrices `a`."""
+    return bind(qr_p, a)
 
 
 def _mT(x):
@@ -217,9 +282,80 @@ def _eigh_jvp(primals, tangents):
     vt_da_v = _mm(_mT(v), _mm(ta, v))
     tw = tnp.diagonal(vt_da_v, axis1=-2, axis2=-1)
     gaps = w[..., None, :] - w[..., :, None]  # w_j - w_i
-    off = ~np.eye(n, dtype=bool)
-    f = tnp.where(off, 1.0 / tnp.where(off, gaps, 1.0), 0.0)
+    f = _inverse_gaps(gaps, tnp.max(tnp.abs(w), axis=-1), n)
     return [w, v], [tw, _mm(v, f * vt_da_v)]
+
+
+def _inverse_gaps(gaps, scale, n):
+    """1 / gaps off the diagonal, 0 on it, and nan where a gap is within n·eps of `scale`
+    (the largest value of each matrix): a derivative through a repeated eigenvalue's (or
+    singular value's) vectors is undefined, and would otherwise come out as a huge number."""
+    from .. import numpy as tnp
+    dt = _aval(gaps).dtype
+    off = ~np.eye(n, dtype=bool)
+    tol = (n * float(np.finfo(dt).eps)) * scale[..., None, None]
+    tiny = tnp.abs(gaps) <= tol
+    safe = tnp.where(off & ~tiny, gaps, 1.0)
+    return tnp.where(off, tnp.where(tiny, np.nan, 1.0 / safe), 0.0)
+
+
+def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
+    from .. import numpy as tnp
+    (a,), (ta,) = primals, tangents
+    *_, m, n = _aval(a).shape
+    k = min(m, n)
+    if full_matrices and compute_uv and m != n:
+        raise NotImplementedError("svd: derivatives with full_matrices=True need a square "
+                                  "matrix (the extra columns of u or rows of vh are not "
+                                  "unique); use full_matrices=False")
+    u, s, vh = bind(svd_p, a, full_matrices=full_matrices, compute_uv=True)
+    outs = [u, s, vh] if compute_uv else [s]
+    if is_zero(ta):
+        return outs, [Zero(tangent_aval(_aval(x))) for x in outs]
+    v = _mT(vh)
+    dp = _mm(_mT(u), _mm(ta, v))
+    ts = tnp.diagonal(dp, axis1=-2, axis2=-1)
+    if not compute_uv:
+        return outs, [ts]
+    s_j, s_i = s[..., None, :], s[..., :, None]
+    g = _inverse_gaps((s_j - s_i) * (s_j + s_i), tnp.max(s, axis=-1) ** 2, k)
+    dss = dp * s_j
+    sds = s_i * dp
+    du = _mm(u, g * (dss + _mT(dss)))
+    dv = _mm(v, g * (sds + _mT(sds)))
+    inv_s = tnp.where(s_j == 0, 0.0, 1.0 / tnp.where(s_j == 0, 1.0, s_j))
+    if m > k:  # the part of dA V outside the span of U
+        dav = _mm(ta, v)
+        du = du + (dav - _mm(u, _mm(_mT(u), dav))) * inv_s
+    if n > k:
+        dau = _mm(_mT(ta), u)
+        dv = dv + (dau - _mm(v, _mm(vh, dau))) * inv_s
+    return outs, [du, ts, _mT(dv)]
+
+
+def _qr_square_jvp(q, r, dx):
+    """(dQ, dR) of X = QR with R square (X has at least as many rows as columns)."""
+    from .. import numpy as tnp
+    dx_rinv = _mT(triangular_solve(r, _mT(dx), False, True))  # dX R⁻¹
+    c = _mm(_mT(q), dx_rinv)
+    low = tnp.tril(c, -1)
+    c_upper = c - (low - _mT(low))
+    return dx_rinv - _mm(q, c_upper), _mm(c_upper, r)
+
+
+def _qr_jvp(primals, tangents):
+    from .. import numpy as tnp
+    (a,), (ta,) = primals, tangents
+    q, r = bind(qr_p, a)
+    if is_zero(ta):
+        return [q, r], [Zero(tangent_aval(_aval(q))), Zero(tangent_aval(_aval(r)))]
+    *_, m, n = _aval(a).shape
+    if m >= n:
+        return [q, r], list(_qr_square_jvp(q, r, ta))
+    # A = [X Y] = Q [R1 R2]: X = Q R1 is square; R2 = Qᵀ Y, so dR2 = Qᵀ (dY − dQ R2)
+    dq, dr1 = _qr_square_jvp(q, r[..., :m], ta[..., :m])
+    dr2 = _mm(_mT(q), ta[..., m:] - _mm(dq, r[..., m:]))
+    return [q, r], [dq, tnp.concatenate([dr1, dr2], axis=-1)]
 
 
 jvp_rules[solve_p] = _solve_jvp
@@ -228,6 +364,8 @@ jvp_rules[inv_p] = _inv_jvp
 jvp_rules[slogdet_p] = _slogdet_jvp
 jvp_rules[cholesky_p] = _cholesky_jvp
 jvp_rules[eigh_p] = _eigh_jvp
+jvp_rules[svd_p] = _svd_jvp
+jvp_rules[qr_p] = _qr_jvp
 transpose_rules[solve_p] = _solve_transpose
 transpose_rules[triangular_solve_p] = _triangular_transpose
 

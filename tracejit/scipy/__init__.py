@@ -1,3 +1,3 @@
-"""SciPy's API on traced values: `tracejit.scipy.special`."""
+"""SciPy's API on traced values: `tracejit.scipy.special` and `tracejit.scipy.linalg`."""
 
-from . import special  # noqa: F401
+from . import linalg, special  # noqa: F401

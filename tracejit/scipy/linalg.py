@@ -1,0 +1,192 @@
+"""`scipy.linalg` on traced values: solve_triangular, cholesky, cho_factor, cho_solve, solve,
+inv, det, eigh, eigvalsh, svd, svdvals, qr, pinv, lstsq.
+
+SciPy's signatures and defaults (`cholesky` and `cho_factor` give the upper factor unless
+`lower=True`; `qr` defaults to mode 'full'); the work is done by the primitives behind
+`tracejit.numpy.linalg`, so every function has derivatives, batches over leading axes where
+the primitive does, and compiles. Arguments that only tune LAPACK (`overwrite_*`,
+`check_finite`, `lapack_driver`) are accepted and have no effect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..numpy import linalg as _la
+from ..numpy._base import as_operand
+from ..primitives import decompositions as _dc
+
+__all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "eigvalsh", "inv", "lstsq",
+           "pinv", "qr", "solve", "solve_triangular", "svd", "svdvals"]
+
+_TRANS = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}
+
+
+def _rhs(a, b, name):
+    """b as a stack of right-hand-side matrices matching `a`, and whether it was a vector."""
+    from .. import numpy as tnp
+    b = tnp.asarray(as_operand(b))
+    dtype = tnp.result_type(a, b, 0.0)
+    a, b = tnp.astype(a, dtype), tnp.astype(b, dtype)
+    vector = b.ndim == 1  # as in NumPy 2: otherwise the last two axes are the columns
+    if vector:
+        b = b[..., None]
+    n = a.shape[-1]
+    if b.ndim < 2 or b.shape[-2] != n:
+        raise ValueError(f"{name}: shapes of a {tuple(a.shape)} and b "
+                         f"{tuple(b.shape[:-1] if vector else b.shape)} are incompatible")
+    batch = tuple(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
+    a = tnp.broadcast_to(a, batch + (n, n))
+    b = tnp.broadcast_to(b, batch + tuple(b.shape[-2:]))
+    return a, b, vector
+
+
+def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False,
+                     check_finite=True):
+    """x with op(a) x = b for triangular `a` (only its `lower` or upper triangle is read;
+    with `unit_diagonal` its diagonal is taken as ones)."""
+    from .. import numpy as tnp
+    if trans not in _TRANS:
+        raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got "
+                         f"{trans!r}")
+    a = _la._float_matrix(a, "solve_triangular")
+    a = tnp.tril(a) if lower else tnp.triu(a)
+    if unit_diagonal:
+        n = a.shape[-1]
+        eye = tnp.eye(n, dtype=a.dtype)
+        a = a * (1.0 - eye) + eye
+    a, b, vector = _rhs(a, b, "solve_triangular")
+    x = _dc.triangular_solve(a, b, lower=bool(lower), trans=_TRANS[trans])
+    return x[..., 0] if vector else x
+
+
+def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
+    """The Cholesky factor of `a`: upper U with a = Uᵀ U (SciPy's default), or lower L with
+    a = L Lᵀ. Only the triangle named by `lower` is read."""
+    from .. import numpy as tnp
+    a = _la._float_matrix(a, "cholesky")
+    if lower:
+        return _la.cholesky(a)
+    return _la.cholesky(tnp.swapaxes(a, -1, -2), upper=True)
+
+
+def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
+    """(c, lower) for `cho_solve`. SciPy leaves arbitrary values in the unused triangle of
+    `c`; here it is zero."""
+    return cholesky(a, lower=lower), bool(lower)
+
+
+def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    """x with a x = b, given `cho_factor(a)`: two triangular solves with the factor (only
+    its triangle of `c` is read)."""
+    from .. import numpy as tnp
+    c, lower = c_and_lower
+    c = _la._float_matrix(c, "cho_solve")
+    c = tnp.tril(c) if lower else tnp.triu(c)
+    c, b, vector = _rhs(c, b, "cho_solve")
+    # lower: L Lᵀ x = b; upper: Uᵀ U x = b
+    y = _dc.triangular_solve(c, b, lower=bool(lower), trans=not lower)
+    x = _dc.triangular_solve(c, y, lower=bool(lower), trans=bool(lower))
+    return x[..., 0] if vector else x
+
+
+def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True,
+          assume_a=None, transposed=False):
+    """x with a x = b (`transposed`: aᵀ x = b). `assume_a` 'sym' or 'pos' reads only the
+    triangle named by `lower` (as SciPy does); 'pos' solves through the Cholesky factor,
+    'diagonal' divides; anything else is the general solve."""
+    from .. import numpy as tnp
+    a = _la._float_matrix(a, "solve")
+    if transposed:
+        a = tnp.swapaxes(a, -1, -2)
+    kinds = (None, "gen", "general", "sym", "symmetric", "her", "hermitian", "pos",
+             "positive definite", "diagonal", "upper triangular", "lower triangular")
+    if assume_a not in kinds:
+        raise ValueError(f"solve: {assume_a!r} is not a recognized matrix structure")
+    if assume_a in ("upper triangular", "lower triangular"):
+        return solve_triangular(a, b, lower=assume_a.startswith("lower"))
+    if assume_a == "diagonal":
+        a, bb, vector = _rhs(a, b, "solve")
+        x = bb / tnp.diagonal(a, axis1=-2, axis2=-1)[..., :, None]
+        return x[..., 0] if vector else x
+    if assume_a in ("sym", "symmetric", "her", "hermitian", "pos", "positive definite"):
+        tri = tnp.tril(a) if lower else tnp.triu(a)
+        strict = tnp.tril(a, -1) if lower else tnp.triu(a, 1)
+        a = tri + tnp.swapaxes(strict, -1, -2)
+        if assume_a in ("pos", "positive definite"):
+            return cho_solve(cho_factor(a, lower=True), b)
+    a, bb, vector = _rhs(a, b, "solve")
+    x = _dc.solve(a, bb)
+    return x[..., 0] if vector else x
+
+
+def inv(a, overwrite_a=False, check_finite=True):
+    return _la.inv(a)
+
+
+def det(a, overwrite_a=False, check_finite=True):
+    return _la.det(a)
+
+
+def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
+         type=1, check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, read from its `lower`
+    (or upper) triangle. The generalized problem (`b`) and the subsets are not offered."""
+    if b is not None:
+        raise NotImplementedError("scipy.linalg.eigh: the generalized problem (b=...) is "
+                                  "not offered; for positive definite b, reduce it with "
+                                  "cholesky and solve_triangular")
+    if subset_by_index is not None or subset_by_value is not None:
+        raise NotImplementedError("scipy.linalg.eigh: subset_by_index/subset_by_value are "
+                                  "not offered; take the eigenvalues you need from the "
+                                  "full result")
+    w, v = _la.eigh(a, UPLO="L" if lower else "U")
+    return w if eigvals_only else (w, v)
+
+
+def eigvalsh(a, b=None, *, lower=True, **kwargs):
+    return eigh(a, b, lower=lower, eigvals_only=True, **kwargs)
+
+
+def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True,
+        lapack_driver="gesdd"):
+    out = _la.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+    return tuple(out) if compute_uv else out
+
+
+def svdvals(a, overwrite_a=False, check_finite=True):
+    return _la.svdvals(a)
+
+
+def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
+    """SciPy's modes: 'full' (NumPy's 'complete'), 'economic' (NumPy's 'reduced'), 'r'.
+    Column pivoting and mode 'raw' are not offered."""
+    if pivoting:
+        raise NotImplementedError("scipy.linalg.qr: pivoting=True is not offered")
+    modes = {"full": "complete", "economic": "reduced", "r": "r"}
+    if mode not in modes:
+        raise ValueError(f"qr: mode must be 'full', 'economic' or 'r', got {mode!r}")
+    out = _la.qr(a, mode=modes[mode])
+    return (out,) if mode == "r" else tuple(out)
+
+
+def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
+    """The pseudo-inverse with SciPy's cut: singular values at most atol + rtol · max(s)
+    are dropped (rtol by default max(m, n) · eps when atol is not given, else 0)."""
+    a = _la._float_array(a, "pinv", square=False)
+    if atol not in (None, 0, 0.0):
+        raise NotImplementedError("scipy.linalg.pinv: an absolute cut (atol) is not "
+                                  "offered; pass rtol")
+    if rtol is None:
+        rtol = _la._default_rcond_of(a.shape, a.dtype) if atol is None else 0.0
+    p = _la._pinv_core(float(rtol), a)
+    if return_rank:
+        return p, _la.matrix_rank(a, rtol=rtol)
+    return p
+
+
+def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=True,
+          lapack_driver=None):
+    """(x, residues, rank, s) as SciPy returns them (residues as `numpy.linalg.lstsq`'s,
+    see there)."""
+    return tuple(_la.lstsq(a, b, rcond=cond))
