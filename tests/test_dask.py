@@ -235,6 +235,31 @@ def test_import_tracejit_does_not_import_dask():
     assert out.stdout.strip() == "False"
 
 
+def _exit_now():
+    os._exit(1)
+
+
+def test_a_worker_lost_between_calls_leaves_a_stale_placement_that_still_sums_right(client):
+    """Where blocks are is remembered for a few seconds; after a worker dies the remembered
+    grouping names blocks that must be recomputed elsewhere, and the sum is still right."""
+    X, y = _data()
+    distributed.wait([X, y])
+    vg = tjd.value_and_grad(logistic)
+    vg(W, X, y)
+    holders = client.who_has(distributed.futures_of(X))
+    victim = holders[(X.name, 0, 0)][0]
+    try:
+        client.run(_exit_now, workers=[victim])
+    except Exception:  # the worker dies before it can answer
+        pass
+    w = W + 0.1
+    v, g = vg(w, X, y)
+    v0, g0 = tj.value_and_grad(logistic)(w, XN, YN)
+    assert_close(v, v0)
+    assert_close(g, g0)
+    client.wait_for_workers(2)
+
+
 def _kill_worker_once(block, marker):
     """The first time any worker computes this block, it dies (the marker says it did). Dask
     calls the function on an empty array in the client to learn its type: that one lives."""

@@ -263,6 +263,29 @@ def _placement(client, arrays) -> tuple[list[list[int]], bool]:
     nblocks = arrays[0].numblocks[0]
     if client is None:
         return [[i] for i in range(nblocks)], False
+    import time
+    key = (client.id, tuple(a.name for a in arrays))
+    hit = _PLACED.get(key)
+    if hit is not None and time.monotonic() - hit[0] < PLACEMENT_SECONDS:
+        return hit[1], True
+    groups, placed = _lookup_placement(client, arrays, nblocks)
+    if placed:
+        if len(_PLACED) >= 64:
+            _PLACED.pop(next(iter(_PLACED)))
+        _PLACED[key] = (time.monotonic(), groups)
+    return groups, placed
+
+
+# Where blocks are changes only when workers come, go or rebalance, and a stale answer only
+# costs speed (the scheduler still runs each task where its data is, moving what it must).
+# Asking costs more than its own round trip: one synchronous scheduler call before
+# submitting made a call 54-57 ms against 46-49 ms (2 workers, 8 blocks). So the answer is
+# kept for a few seconds per client and set of arrays.
+PLACEMENT_SECONDS = 5.0
+_PLACED: dict = {}
+
+
+def _lookup_placement(client, arrays, nblocks: int):
     from distributed import futures_of
     futures = futures_of(arrays)
     who = client.who_has(futures) if futures else {}
@@ -322,15 +345,18 @@ class _SharedSpec:
         self._on = {}  # spec -> (client id, future)
 
     def ref(self, dask, client, spec):
-        made = dask.delayed(spec, pure=True, traverse=False)
         if client is None:
-            return made
+            return dask.delayed(spec, pure=True, traverse=False)
         from dask.delayed import Delayed
+        future = self.future(dask, client, spec)
+        return Delayed(future.key, {future.key: future})
+
+    def future(self, dask, client, spec):
         held = self._on.get(spec)
         if held is None or held[0] != client.id or held[1].status in ("cancelled", "lost"):
+            made = dask.delayed(spec, pure=True, traverse=False)
             held = self._on[spec] = (client.id, client.compute(made))
-        future = held[1]
-        return Delayed(future.key, {future.key: future})
+        return held[1]
 
 
 _JVP_SPECS = _SharedSpec()  # tracejit.dask.jvp is called per use, not built once
@@ -388,6 +414,45 @@ def _sum_on_client(dask, parts: list):
     return _add(*dask.compute(*parts))
 
 
+def _run_blocks(dask, client, shared, spec, block_fn, params, rows_total: int, arrays,
+                split_every: int, prefix: str, compute: bool = True):
+    """The sum of `block_fn` over all row blocks: submitted as futures when every block is
+    in memory on a worker and the parameters are small, else as a graph (`_reduced_graph`).
+    Submitting skips the collection machinery of `dask.compute` (building and optimizing
+    a graph of collections): 44 to 47 against 50 to 55 ms a call on 2 workers."""
+    groups, placed = _placement(client, arrays)
+    boxed = _params_ref(dask, params, placed)
+    if compute and placed and isinstance(boxed, _Inline):
+        return _submitted(client, block_fn, shared.future(dask, client, spec), boxed.payload,
+                          rows_total, arrays, groups, split_every)
+    parts = _reduced_graph(block_fn, (shared.ref(dask, client, spec), boxed), rows_total,
+                           arrays, groups, split_every, prefix,
+                           top=split_every if compute else 1)
+    return _sum_on_client(dask, parts) if compute else parts[0]
+
+
+def _with_payload(block_fn, spec, payload, rows_total, narrays, *blocks):
+    return block_fn(spec, _unpickled(payload), rows_total, narrays, *blocks)
+
+
+def _submitted(client, block_fn, spec_future, payload: bytes, rows_total: int, arrays, groups,
+               split_every: int):
+    """`_reduced_graph`'s sum, as futures: one per group of blocks (the blocks' own futures
+    as its arguments), partial sums `split_every` at a time, the last added here."""
+    from distributed import futures_of
+    held = {f.key: f for f in futures_of(arrays)}
+    futures = []
+    for group in groups:
+        refs = [held[(a.name, i) + (0,) * (a.ndim - 1)] for i in group for a in arrays]
+        futures.append(client.submit(_with_payload, block_fn, spec_future, payload,
+                                     rows_total, len(arrays), *refs, pure=False))
+    while len(futures) > split_every:
+        futures = [part[0] if len(part) == 1 else client.submit(_add, *part, pure=False)
+                   for part in (futures[j:j + split_every]
+                                for j in range(0, len(futures), split_every))]
+    return _add(*client.gather(futures))
+
+
 def _check_reduce(reduce: str, fname: str):
     if reduce not in _REDUCE:
         raise ValueError(f"{fname}: reduce must be one of {_REDUCE}, got {reduce!r}")
@@ -427,15 +492,10 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, *, reduce: s
         layout, params, arrays, n = _split_args(args, "value_and_grad")
         nums = _check_argnums(argnums, layout, "value_and_grad")
         nums = tuple(nums) if not isinstance(nums, int) else nums
-        client = _client()
-        groups, placed = _placement(client, arrays)
-        spec = shared.ref(dask, client, (token, fun, nums, has_aux, reduce, tuple(layout),
-                                         piece_bytes))
-        parts = _reduced_graph(_block_value_and_grad,
-                               (spec, _params_ref(dask, tuple(params), placed)), n, arrays,
-                               groups, split_every, "tracejit-value-and-grad",
-                               top=split_every if compute else 1)
-        return _sum_on_client(dask, parts) if compute else parts[0]
+        return _run_blocks(dask, _client(), shared,
+                           (token, fun, nums, has_aux, reduce, tuple(layout), piece_bytes),
+                           _block_value_and_grad, tuple(params), n, arrays, split_every,
+                           "tracejit-value-and-grad", compute)
 
     vg.__name__ = f"value_and_grad_{getattr(fun, '__name__', 'fun')}_over_blocks"
     return vg
@@ -468,10 +528,6 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, *, reduce: str = "
     if len(tangents) != len(params):
         raise ValueError(f"jvp: {len(params)} parameter primals (non-Dask arguments) but "
                          f"{len(tangents)} tangents")
-    client = _client()
-    groups, placed = _placement(client, arrays)
-    spec = _JVP_SPECS.ref(dask, client, (_token(fun), fun, reduce, tuple(layout),
-                                            piece_bytes))
-    both = _params_ref(dask, (tuple(params), tangents), placed)
-    return _sum_on_client(dask, _reduced_graph(_block_jvp, (spec, both), n, arrays, groups,
-                                               split_every, "tracejit-jvp", top=split_every))
+    return _run_blocks(dask, _client(), _JVP_SPECS,
+                       (_token(fun), fun, reduce, tuple(layout), piece_bytes), _block_jvp,
+                       (tuple(params), tangents), n, arrays, split_every, "tracejit-jvp")
