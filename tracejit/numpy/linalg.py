@@ -437,3 +437,74 @@ def _needs_complex(name):
 
 eig = _needs_complex("eig")
 eigvals = _needs_complex("eigvals")
+
+
+# -- the array-API names NumPy 2 put in numpy.linalg -----------------------------------------
+
+def matmul(x1, x2, /):
+    from . import matmul as mm
+    return mm(x1, x2)
+
+
+def outer(x1, x2, /):
+    """Outer product of two vectors (1-d only, unlike numpy.outer)."""
+    from . import asarray
+    from . import outer as np_outer
+    a, b = asarray(as_operand(x1)), asarray(as_operand(x2))
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: input arrays must be one-dimensional, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return np_outer(a, b)
+
+
+def cross(x1, x2, /, *, axis=-1):
+    from . import cross as np_cross
+    return np_cross(x1, x2, axis=axis)
+
+
+def diagonal(x, /, *, offset=0):
+    from . import diagonal as np_diagonal
+    return np_diagonal(x, offset=offset, axis1=-2, axis2=-1)
+
+
+def trace(x, /, *, offset=0, dtype=None):
+    from . import trace as np_trace
+    return np_trace(x, offset=offset, axis1=-2, axis2=-1, dtype=dtype)
+
+
+def tensordot(x1, x2, /, *, axes=2):
+    from . import tensordot as np_tensordot
+    return np_tensordot(x1, x2, axes=axes)
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    from . import vecdot as np_vecdot
+    return np_vecdot(x1, x2, axis=axis)
+
+
+def tensorinv(a, ind=2):
+    """The inverse of `a` seen as a matrix of its first `ind` axes against the rest."""
+    from . import asarray, reshape
+    a = asarray(as_operand(a))
+    if ind <= 0:
+        raise ValueError("tensorinv: ind must be a positive integer")
+    outer_shape, inner_shape = tuple(a.shape[:ind]), tuple(a.shape[ind:])
+    rows = int(np.prod(outer_shape))
+    if int(np.prod(inner_shape)) != rows:
+        raise ValueError(f"tensorinv: the product of the first {ind} axes of {tuple(a.shape)} "
+                         "must equal the product of the rest")
+    return reshape(inv(reshape(a, (rows, rows))), inner_shape + outer_shape)
+
+
+def tensorsolve(a, b, axes=None):
+    """x with tensordot(a, x, x.ndim) = b."""
+    from . import asarray, moveaxis, reshape
+    a, b = asarray(as_operand(a)), asarray(as_operand(b))
+    if axes is not None:
+        a = moveaxis(a, axes, tuple(range(a.ndim - len(axes), a.ndim)))
+    x_shape = tuple(a.shape[b.ndim:])
+    rows, cols = int(np.prod(a.shape[:b.ndim])), int(np.prod(x_shape))
+    if rows != cols:
+        raise ValueError(f"tensorsolve: a's shape {tuple(a.shape)} does not make a square "
+                         f"system for b's {tuple(b.shape)}")
+    return reshape(solve(reshape(a, (rows, cols)), reshape(b, (rows,))), x_shape)
