@@ -86,3 +86,30 @@ def test_what_is_not_offered_says_so():
         tsl.solve_triangular(A, B, trans=3)
     with pytest.raises(ValueError, match="incompatible"):
         tsl.solve_triangular(A, np.ones(3))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_triangular_solves_call_blas_for_every_layout(dtype):
+    """Compiled triangular solves (BLAS trsm on C-ordered arrays): both triangles, both
+    transposes, many right-hand sides, a stack, one-element and empty systems."""
+    n, k = 40, 33
+    a = (RNG.standard_normal((n, n)) + 4 * np.sqrt(n) * np.eye(n)).astype(dtype)
+    b = RNG.standard_normal((n, k)).astype(dtype)
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    for lower in (False, True):
+        for trans in (0, 1):
+            f = tj.jit(lambda a, b, lower=lower, trans=trans: tsl.solve_triangular(
+                a, b, lower=lower, trans=trans))
+            got = f(a, b)
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, sl.solve_triangular(a, b, lower=lower,
+                                                                trans=trans),
+                                       rtol=tol, atol=tol)
+    stack = np.stack([a, 2 * a])
+    got = tj.jit(lambda s, b: tsl.solve_triangular(s, b, lower=True))(stack, b)
+    np.testing.assert_allclose(got[1], sl.solve_triangular(2 * a, b, lower=True),
+                               rtol=tol, atol=tol)
+    one = tj.jit(lambda a, b: tsl.solve_triangular(a, b))(a[:1, :1], b[:1])
+    np.testing.assert_allclose(one, b[:1] / a[0, 0], rtol=tol)
+    empty = tj.jit(lambda a, b: tsl.solve_triangular(a, b))(a, b[:, :0])
+    assert empty.shape == (n, 0)

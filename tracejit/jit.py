@@ -164,7 +164,7 @@ class Compiled:
             from .compiler.threads import configure
             configure()
         self.kernel = low.module.kernel
-        if "'numba_xxgemm'" in low.source:  # BLAS in any module of the program
+        if "'numba_xxgemm'" in low.source or '"tracejit_dtrsm"' in low.source:  # BLAS used
             from .compiler.blas import configure_once
             configure_once()
         self.consts = tuple(_kernel_array(c) for c in low.consts)

@@ -1365,21 +1365,53 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
     return lines + mw.w.lines + ["", ""]
 
 
-# op(a)^-1 b for triangular a (op = transpose when `trans`), by substitution, column by column.
+# op(a)^-1 b for triangular a (op = transpose when `trans`): BLAS trsm from SciPy's OpenBLAS
+# (the same library Numba's matmul helpers call), found through scipy.linalg.cython_blas and
+# registered under a fixed symbol name at import, so the cached machine code links by name.
+# The arrays are C-ordered: in BLAS's column-major view b is bᵀ (k × n) and a is aᵀ, so the
+# solve is xᵀ op(a)ᵀ = bᵀ from the right, with the triangle's name swapped. For a 2000 × 2000
+# right-hand side the substitution loop this replaces took 5.7 s (32.6 s transposed) and
+# SciPy's trsm 0.097 s.
 _TRI_SOLVE = """\
+def _blas_address(name):
+    import ctypes
+    from scipy.linalg import cython_blas
+    capsule = cython_blas.__pyx_capi__[name]
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype = ctypes.c_char_p
+    api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    return api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+
+
+import llvmlite.binding as _llb_trsm
+
+_llb_trsm.add_symbol("tracejit_dtrsm", _blas_address("dtrsm"))
+_llb_trsm.add_symbol("tracejit_strsm", _blas_address("strsm"))
+_trsm_sig = numba.types.void(*([numba.types.voidptr] * 11))
+_dtrsm = numba.types.ExternalFunction("tracejit_dtrsm", _trsm_sig)
+_strsm = numba.types.ExternalFunction("tracejit_strsm", _trsm_sig)
+
+
 @numba.njit(cache=True)
 def _tri_solve(a, b, lower, trans):
     n, k = b.shape
-    x = np.empty_like(b)
-    forward = lower != trans
-    for c in range(k):
-        for t in range(n):
-            i = t if forward else n - 1 - t
-            s = b[i, c]
-            lo, hi = (0, i) if forward else (i + 1, n)
-            for j in range(lo, hi):
-                s -= (a[j, i] if trans else a[i, j]) * x[j, c]
-            x[i, c] = s / a[i, i]
+    x = np.ascontiguousarray(b).copy()
+    if n == 0 or k == 0:
+        return x
+    a = np.ascontiguousarray(a)
+    chars = np.array([82, 85 if lower else 76, 84 if trans else 78, 78], dtype=np.uint8)
+    dims = np.array([k, n, n, k], dtype=np.int32)  # m, n, lda, ldb
+    alpha = np.ones(1, dtype=a.dtype)
+    if a.itemsize == 8:
+        _dtrsm(chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, chars[3:].ctypes,
+               dims[0:].ctypes, dims[1:].ctypes, alpha.ctypes, a.ctypes, dims[2:].ctypes,
+               x.ctypes, dims[3:].ctypes)
+    else:
+        _strsm(chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, chars[3:].ctypes,
+               dims[0:].ctypes, dims[1:].ctypes, alpha.ctypes, a.ctypes, dims[2:].ctypes,
+               x.ctypes, dims[3:].ctypes)
     return x
 """.splitlines() + ["", ""]
 
