@@ -8,6 +8,7 @@ equations they compute.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import keyword
 import math
@@ -44,6 +45,25 @@ PARALLEL_MIN_ITERATIONS = 1 << 14
 # about 0.3 us before any work. Measured here (one thread, float64), BLAS against loops:
 # 4x4x4 0.33 vs 0.16 us, 8x8x8 0.47 vs 0.60 us, 16x16x16 1.6 vs 2.6 us, 32x64x64 51 vs 93 us.
 TINY_PRODUCT = 256
+
+# BLAS and LAPACK calls of at least this many floating-point operations (about 20 ms on one
+# core) run on every core, then BLAS goes back to one thread (`blas.py` explains why one is
+# the rule). W13's Gaussian-process likelihood, n = 2000 (a Cholesky factorization, its
+# derivative's triangular solves and products, ~1e10 operations): jit(value_and_grad) took
+# 0.71 s on one BLAS thread and 0.52 s on two, JAX 0.62 s (it uses both cores; 0.96 s pinned
+# to one). Setting TRACEJIT_BLAS_THREADS fixes the count and turns this off.
+BLAS_THREAD_FLOPS = 1 << 28
+
+
+def _blas_thread_count() -> int:
+    """Threads for the big BLAS calls: the cores Numba uses, unless the user fixed the count
+    (TRACEJIT_BLAS_THREADS) or there is one core."""
+    import os
+    if os.environ.get("TRACEJIT_BLAS_THREADS", "").strip():
+        return 1
+    from numba import config
+    return max(1, int(config.NUMBA_NUM_THREADS))
+
 
 # Arrays of at least this many bytes ask the kernel for transparent huge pages before
 # their first write, as NumPy does for its own big arrays: Numba's allocator leaves them on
@@ -182,6 +202,7 @@ class ModuleWriter:
         self.special_used: set = set()  # special-function helpers called (root writer)
         self.externals: set = set()  # user Numba functions called (root writer)
         self.tri_solve = False  # some triangular solve is called (root writer)
+        self.blas_threads = False  # some big BLAS call switches threads (root writer)
         self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
         self.reduction_ops: set = set()  # "add"/"mul" reassociating steps used, on the root
         self.names = names if names is not None else \
@@ -893,12 +914,13 @@ class ModuleWriter:
         tmp = name if tuple(out.aval.shape) == shape else self.fresh(name + "_mat")
         self.empty(tmp, shape, dtype)
         if m and n:
-            if lb:
-                with self.w.block(f"for i0 in range({nb}):"):
-                    self.gemm(f"{a2}[i0]", a_t, f"{b2}[i0]", b_t, f"{tmp}[i0]", m, kk, n,
-                              dtype)
-            else:
-                self.gemm(a2, a_t, b2, b_t, tmp, m, kk, n, dtype)
+            with self.threaded_blas(2.0 * nb * m * kk * n):
+                if lb:
+                    with self.w.block(f"for i0 in range({nb}):"):
+                        self.gemm(f"{a2}[i0]", a_t, f"{b2}[i0]", b_t, f"{tmp}[i0]", m, kk,
+                                  n, dtype)
+                else:
+                    self.gemm(a2, a_t, b2, b_t, tmp, m, kk, n, dtype)
         if out.aval.shape == ():
             self.w.line(f"{name} = {tmp}[0, 0]")
             self.values[out] = ("scalar", name)
@@ -906,6 +928,17 @@ class ModuleWriter:
         if tmp != name:
             self.w.line(f"{name} = {tmp}.reshape({tuple(out.aval.shape)})")
         self.values[out] = ("array", name)
+
+    @contextlib.contextmanager
+    def threaded_blas(self, flops: float):
+        """Lines written inside run with BLAS on every core when the call is big enough."""
+        threads = _blas_thread_count() if flops >= BLAS_THREAD_FLOPS else 1
+        if threads > 1:
+            self.root.blas_threads = True
+            self.w.line(f"_blas_threads({threads})")
+        yield
+        if threads > 1:
+            self.w.line("_blas_threads(1)")
 
     def gemm(self, a: str, a_t: bool, b: str, b_t: bool, c: str, m: int, k: int, n: int,
              dtype) -> None:
@@ -1067,22 +1100,23 @@ class ModuleWriter:
         else:
             call = f"np.linalg.{prim.name}({', '.join(ins)})"
         outs = list(eqn.outs)
-        if not batch:
-            names = [self.name(v) for v in outs]
-            self.w.line(f"{', '.join(names)} = {call}")
-            self.bind_outputs(outs, names)
-            return
-        for v in outs:
-            self.alloc(v)
-        self.open_loops(idx, batch)
-        if len(outs) == 1:
-            self.w.line(f"{self.name(outs[0])}{at} = {call}")
-        else:
-            parts = [self.fresh(self.name(v)) for v in outs]
-            self.w.line(f"{', '.join(parts)} = {call}")
-            for v, part in zip(outs, parts):
-                self.w.line(f"{self.name(v)}{at} = {part}")
-        self.close_loops(idx)
+        with self.threaded_blas(_decomposition_flops(eqn)):
+            if not batch:
+                names = [self.name(v) for v in outs]
+                self.w.line(f"{', '.join(names)} = {call}")
+                self.bind_outputs(outs, names)
+                return
+            for v in outs:
+                self.alloc(v)
+            self.open_loops(idx, batch)
+            if len(outs) == 1:
+                self.w.line(f"{self.name(outs[0])}{at} = {call}")
+            else:
+                parts = [self.fresh(self.name(v)) for v in outs]
+                self.w.line(f"{', '.join(parts)} = {call}")
+                for v, part in zip(outs, parts):
+                    self.w.line(f"{self.name(v)}{at} = {part}")
+            self.close_loops(idx)
 
     def numba_call(self, comp: Computation) -> None:
         """The user's Numba function called on the operands; array results are checked
@@ -1353,6 +1387,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += external.preamble(mw.externals)
     if mw.tri_solve:
         lines += _TRI_SOLVE
+    if mw.blas_threads:
+        lines += _BLAS_THREADS
     par = ", parallel=True" if mw.used_prange else ""
     math_preamble = mw.math.preamble()
     if math_preamble:
@@ -1363,6 +1399,52 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
                   f"fastmath={_fastmath_text(fastmath)}{par})",
               f"def kernel({', '.join(params)}):"]
     return lines + mw.w.lines + ["", ""]
+
+
+def _decomposition_flops(eqn) -> float:
+    """Rough floating-point operations of a decomposition over its whole stack (the leading
+    terms of the LAPACK counts: enough to tell a 2000 x 2000 factorization from a 3 x 3)."""
+    *batch, m, n = eqn.inputs[0].aval.shape
+    count = float(np.prod(batch)) if batch else 1.0
+    rhs = eqn.inputs[1].aval.shape[-1] if len(eqn.inputs) > 1 else 0
+    k = min(m, n)
+    per = {"cholesky": n ** 3 / 3, "triangular_solve": n * n * rhs,
+           "solve": 2 * n ** 3 / 3 + 2 * n * n * rhs, "inv": 2 * n ** 3,
+           "slogdet": 2 * n ** 3 / 3, "eigh": 9 * n ** 3, "svd": 4 * m * n * k + 8 * k ** 3,
+           "qr": 2 * m * n * k}.get(eqn.prim.name, 2 * m * n * k)
+    return count * per
+
+
+_BLAS_THREADS = """\
+def _openblas_set_threads_address():
+    import ctypes
+    import glob
+    import os
+    import scipy
+    libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+    for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*.so*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in ("scipy_openblas_set_num_threads", "openblas_set_num_threads"):
+            fn = getattr(lib, symbol, None)
+            if fn is not None:
+                return ctypes.cast(fn, ctypes.c_void_p).value
+    return None
+
+
+_blas_threads_address = _openblas_set_threads_address()
+if _blas_threads_address is not None:
+    import llvmlite.binding as _llb_threads
+    _llb_threads.add_symbol("tracejit_blas_set_threads", _blas_threads_address)
+    _blas_threads = numba.types.ExternalFunction(
+        "tracejit_blas_set_threads", numba.types.void(numba.types.intc))
+else:
+    @numba.njit(cache=True)
+    def _blas_threads(n):  # no OpenBLAS found: the thread count stays as it is
+        pass
+""".splitlines() + ["", ""]
 
 
 # op(a)^-1 b for triangular a (op = transpose when `trans`): BLAS trsm from SciPy's OpenBLAS
