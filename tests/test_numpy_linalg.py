@@ -156,3 +156,27 @@ def test_vector_derivatives_at_repeated_values_are_nan_not_large():
     # the values themselves are differentiable there
     np.testing.assert_allclose(tj.grad(lambda a: tnp.sum(L.eigvalsh(a)))(sym), np.eye(3))
     np.testing.assert_allclose(tj.grad(lambda a: L.norm(a, "nuc"))(sym), np.eye(3))
+
+
+EMPTY = [("slogdet 0x0", lambda a: tuple(L.slogdet(a)), lambda a: tuple(np.linalg.slogdet(a)),
+          (np.zeros((0, 0)),)),
+         ("det 0x0", L.det, np.linalg.det, (np.zeros((0, 0)),)),
+         ("svd no rows", lambda a: tuple(L.svd(a)), lambda a: tuple(np.linalg.svd(a)),
+          (np.zeros((0, 3)),)),
+         ("qr no rows", lambda a: tuple(L.qr(a)), lambda a: tuple(np.linalg.qr(a)),
+          (np.zeros((0, 3)),)),
+         ("pinv no rows", L.pinv, np.linalg.pinv, (np.zeros((0, 3)),)),
+         ("inv stack of 0x0", L.inv, np.linalg.inv, (np.zeros((2, 0, 0)),)),
+         ("solve without right-hand sides", L.solve, np.linalg.solve,
+          (np.eye(3), np.zeros((3, 0)))),
+         ("cholesky 0x0", L.cholesky, np.linalg.cholesky, (np.zeros((0, 0)),)),
+         ("svdvals empty stack", L.svdvals, np.linalg.svdvals, (np.zeros((0, 3, 3)),))]
+
+
+@pytest.mark.parametrize("name,fn,ref,args", EMPTY, ids=[c[0] for c in EMPTY])
+def test_empty_matrices_give_numpys_results_interpreted_and_compiled(name, fn, ref, args):
+    want = ref(*args)
+    for got in (fn(*args), tj.jit(fn)(*args)):
+        for g, w in zip(*((got, want) if isinstance(want, tuple) else ((got,), (want,)))):
+            assert np.shape(g) == np.shape(w)
+            np.testing.assert_array_equal(g, w)

@@ -1081,10 +1081,12 @@ class ModuleWriter:
         self.close_loops([ov[d] for d in others])
 
     def decomposition(self, comp: Computation) -> None:
-        """Numba's np.linalg (LAPACK) per matrix of the stack; triangular solves by
-        substitution (`_tri_solve`, in the module when used)."""
+        """Numba's np.linalg (LAPACK) per matrix of the stack; triangular solves by BLAS
+        trsm (`_tri_solve`, in the module when used)."""
         eqn = comp.eqn
         prim = eqn.prim
+        if any(0 in a.aval.shape for a in eqn.inputs):
+            return self.empty_decomposition(eqn)
         batch = tuple(eqn.inputs[0].aval.shape[:-2])
         idx = [f"i{d}" for d in range(len(batch))]
         at = f"[{', '.join(idx)}]" if idx else ""
@@ -1117,6 +1119,33 @@ class ModuleWriter:
                 for v, part in zip(outs, parts):
                     self.w.line(f"{self.name(v)}{at} = {part}")
             self.close_loops(idx)
+
+    def empty_decomposition(self, eqn) -> None:
+        """A decomposition with an empty operand: Numba's np.linalg rejects empty arrays,
+        and the results depend on the shapes alone (empty arrays, or NumPy's values such as
+        slogdet's (1, 0) or the identity vh of an SVD with no rows), so they are written as
+        constants, computed by the primitive's NumPy rule on zeros of the operands' shapes."""
+        from ..core import impl_rules
+        if all(0 in v.aval.shape for v in eqn.outs):  # e.g. a solve with no right-hand side
+            results = [np.empty(v.aval.shape, v.aval.dtype) for v in eqn.outs]
+        else:  # the matrix itself is empty
+            zeros = [np.zeros(a.aval.shape, a.aval.dtype) for a in eqn.inputs]
+            results = impl_rules[eqn.prim](*zeros, **eqn.params)
+            results = results if eqn.prim.multiple_results else [results]
+        names = []
+        for v, value in zip(eqn.outs, results):
+            value = np.asarray(value, v.aval.dtype)
+            name = self.name(v)
+            dtype = np.dtype(v.aval.dtype).name
+            if value.shape == ():
+                self.w.line(f"{name} = np.{dtype}({value.item()!r})")
+            elif value.size == 0:
+                self.w.line(f"{name} = np.empty({tuple(value.shape)}, dtype=np.{dtype})")
+            else:
+                self.w.line(f"{name} = np.array({value.ravel().tolist()!r}, "
+                            f"dtype=np.{dtype}).reshape({tuple(value.shape)})")
+            names.append(name)
+        self.bind_outputs(list(eqn.outs), names)
 
     def numba_call(self, comp: Computation) -> None:
         """The user's Numba function called on the operands; array results are checked

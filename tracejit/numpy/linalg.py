@@ -319,6 +319,9 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
             rcond = rtol
     elif rtol is not np._NoValue:
         raise ValueError("pinv: `rtol` and `rcond` can't be both set.")
+    if 0 in tuple(a.shape[-2:]):  # NumPy: the empty (n, m) result
+        from . import zeros
+        return zeros(tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]), dtype=a.dtype)
     return _pinv_core(float(rcond), a)
 
 
