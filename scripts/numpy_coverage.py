@@ -218,6 +218,13 @@ def _section(title: str, nmod, tmod, names, prefix: str) -> list[str]:
     return lines[:2] + [f"{len(names)} functions: {summary}.", ""] + lines[2:] + [""]
 
 
+def versions_line() -> str:
+    """The NumPy and SciPy the table was written against: their public functions are the
+    rows, so another version gives another table."""
+    import scipy
+    return f"Written against NumPy {np.__version__} and SciPy {scipy.__version__}."
+
+
 def render() -> str:
     import scipy.special as ss
 
@@ -227,7 +234,7 @@ def render() -> str:
     out = ["# NumPy coverage", "",
            "Written by `python scripts/numpy_coverage.py` from the code; "
            "tests/test_numpy_coverage.py fails when it is out of date. Do not edit by hand.",
-           "",
+           "", versions_line(), "",
            "Each function tracejit has is probed with the first of a fixed list of argument "
            "sets that NumPy accepts (`_probe_args` in the script). **value**: tracejit's "
            "result on the probe agrees with NumPy's (`differs`: it does not, a bug); **grad**: "

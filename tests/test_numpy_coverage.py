@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,6 +18,9 @@ def _script():
 
 def test_the_coverage_table_is_up_to_date():
     script = _script()
+    if script.versions_line() not in script.TABLE.read_text():
+        pytest.skip("the table was written against other NumPy/SciPy versions (its rows are "
+                    f"their public functions); here: {script.versions_line()}")
     assert script.TABLE.read_text() == script.render(), (
         "docs/numpy-coverage.md is out of date: run python scripts/numpy_coverage.py")
 
