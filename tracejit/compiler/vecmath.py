@@ -307,6 +307,17 @@ def _vm_keep(mod, fns):
     used.initializer = _ir.Constant(used.value_type, fns)
 
 
+def _prefer_512(function):
+    """Let the loop vectorizer use 512-bit vectors in `function` (LLVM prefers 256 bits on
+    AVX-512 CPUs by default), so it calls the 8-wide (16 for float32) libmvec variants: W1's
+    gradient loop took 3.9 against 5.6 ms per 1e6 elements, exp+sin+cos+tanh 3.8 against
+    4.8 ms; each vector call costs about as much as the arithmetic between calls, so fewer,
+    wider calls win."""
+    attr = '"prefer-vector-width"="512"'
+    if attr not in function.attributes:
+        set.add(function.attributes, attr)  # llvmlite admits only known names
+
+
 class _VmNoFlags(set):
     """Fast-math flags that Numba's fastmath pass cannot add to: with them LLVM turns a
     log() call into llvm.log, which has no vector variants."""
@@ -331,6 +342,8 @@ def _vm(name, bits, *variants):
                                                    name)
         fn.attributes.add("nounwind")
         fn.attributes.add("readonly")  # else LLVM assumes errno writes: no vectorization
+        if any(s[4] == "e" for _, s in usable):
+            _prefer_512(builder.function)
         if usable and not any(a.startswith(key) for a in fn.attributes):
             decls = [mod.globals.get(s) or _ir.Function(mod, _ir.FunctionType(
                 _ir.VectorType(fty, n), [_ir.VectorType(fty, n)] * nargs), s) for n, s in usable]
