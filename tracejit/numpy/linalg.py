@@ -397,13 +397,9 @@ def cond(x, p=None):
     return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
 
 
-def matrix_transpose(x):
-    from . import asarray
-    x = asarray(as_operand(x))
-    if x.ndim < 2:
-        raise ValueError(f"matrix_transpose: input must be at least 2-dimensional, got "
-                         f"shape {tuple(x.shape)}")
-    return dc._mT(x)
+def matrix_transpose(x, /):
+    from . import matrix_transpose as np_matrix_transpose
+    return np_matrix_transpose(x)
 
 
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
