@@ -1412,6 +1412,90 @@ def op_linalg(sc: Scope):
         sc.emit(f"tnp.linalg.eigvalsh({m.name})", 0.0, big, [m])
 
 
+# A spectrum is rotated before its real or imaginary part is read: the imaginary parts of
+# a real signal's full transform sum to exactly zero, and a sum of them would compare
+# rounding errors.
+ROTATE = "(1 + 0.5j)"
+
+
+@op(0.6, prims={"fft"})
+def op_fft(sc: Scope):
+    """Discrete Fourier transforms of a real value along one axis (two for fft2), read back
+    as real values: a part of fft/ifft/rfft/ihfft (bounded by the scaled sum of the
+    magnitudes), irfft of an rfft (the value again), hfft of an rfft. Lengths n= pad or
+    crop; norms vary."""
+    r = sc.gen.r
+    form = choose(sc.gen, ["fft", "ifft", "rfft", "irfft", "fft2", "hfft", "ihfft"])
+    x = sc.pick(lambda v: v.kind == "f" and v.finite and v.shape != () and max(v.shape) > 0)
+    if x is None:
+        x = sc.float_val(shape=sc.gen.shape(r.choice([1, 2])))
+    if x.shape == () or max(x.shape) == 0:
+        x = sc.gen.new_input((r.choice([1, 4, 5]),), sc.gen.float_dtype(), -2.0, 2.0)
+    nd = len(x.shape)
+    axes = [d for d in range(nd) if x.shape[d] > 0]
+    axis = r.choice(axes)
+    if form == "fft2" and len(axes) < 2:
+        form = "fft"
+    length = x.shape[axis]
+    norm = r.choice([None, "ortho", "forward"])
+    m = x.mag
+    part = r.choice(["real", "imag"])
+    if form in ("fft", "ifft", "rfft", "ihfft"):
+        n = r.choice([None, None, length + 1, max(length - 1, 1)])
+        size = length if n is None else n
+        inverse = form in ("ifft", "ihfft")  # ihfft scales as an inverse
+        scale = {None: 1.0 / size if inverse else 1.0, "ortho": size ** -0.5,
+                 "forward": 1.0 if inverse else 1.0 / size}[norm]
+        bound = 1.13 * scale * size * m + 1e-6
+        sc.emit(f"tnp.{part}({ROTATE} * tnp.fft.{form}({x.name}, n={n}, axis={axis - nd}, "
+                f"norm={norm!r}))", -bound, bound, [x])
+    elif form == "fft2":
+        other = r.choice([d for d in axes if d != axis])
+        size = length * x.shape[other]
+        scale = {None: 1.0, "ortho": size ** -0.5, "forward": 1.0 / size}[norm]
+        bound = 1.13 * scale * size * m + 1e-6
+        sc.emit(f"tnp.{part}({ROTATE} * tnp.fft.fft2({x.name}, axes=({axis}, {other}), "
+                f"norm={norm!r}))", -bound, bound, [x])
+    elif form == "irfft":
+        pad = 1e-3 * m + 1e-6
+        sc.emit(f"tnp.fft.irfft(tnp.fft.rfft({x.name}, axis={axis}, norm={norm!r}), "
+                f"n={length}, axis={axis}, norm={norm!r})", x.lo - pad, x.hi + pad, [x])
+    else:  # hfft of an orthonormal rfft: at most n sqrt(n) m before the norm's scaling
+        scale = {None: 1.0, "ortho": length ** -0.5, "forward": 1.0 / length}[norm]
+        bound = 1.01 * scale * length * length ** 0.5 * m + 1e-6
+        sc.emit(f"tnp.fft.hfft(tnp.fft.rfft({x.name}, axis={axis}, norm='ortho'), "
+                f"n={length}, axis={axis}, norm={norm!r})", -bound, bound, [x])
+
+
+@op(0.8, prims={"real", "imag", "conj", "abs", "exp", "mul"})
+def op_complex(sc: Scope):
+    """Real values through complex intermediates and back: phases, moduli, conjugates, the
+    argument of a point in the upper half plane (smooth there), and a polynomial in z."""
+    r = sc.gen.r
+    x = sc.squash(sc.float_val(), 3.0)
+    y = sc.squash(sc.partner(x, "f"), 3.0)
+    form = choose(sc.gen, ["phase", "modulus", "conj", "angle", "poly"],
+                  {"conj": "conj", "real": "phase", "imag": "conj", "abs": "modulus"})
+    mx, my = x.mag, y.mag
+    if form == "phase":  # re(conj(exp(ix)) (y + 2i)) = y cos x + 2 sin x
+        sc.emit(f"tnp.real(tnp.conj(tnp.exp(1j * {x.name})) * ({y.name} + 2j))", -(my + 2),
+                my + 2, [x, y])
+    elif form == "modulus":  # |x + i (y^2 + 0.5)|: never 0, so smooth
+        b = math.hypot(mx, my * my + 0.5)
+        sc.emit(f"tnp.abs({x.name} + 1j * ({y.name} * {y.name} + 0.5))", 0.5, b, [x, y])
+    elif form == "conj":  # im(conj(y + ix) y) = -x y
+        sc.emit(f"tnp.imag(tnp.conj({y.name} + 1j * {x.name}) * {y.name})", -mx * my,
+                mx * my, [x, y])
+    elif form == "angle":  # arg(y + i (x^2 + 1)) in (0, pi)
+        sc.emit(f"tnp.angle({y.name} + 1j * ({x.name} * {x.name} + 1.0))", 0.0, math.pi,
+                [x, y])
+    else:  # re / im of z^2 + z for z = x + iy
+        part = r.choice(["real", "imag"])
+        b = (mx + my) ** 2 + mx + my
+        sc.emit(f"tnp.{part}(({x.name} + 1j * {y.name}) ** 2 + ({x.name} + 1j * {y.name}))",
+                -b, b, [x, y])
+
+
 @op(1.5, prims={"logaddexp", "reduce_max", "exp", "log", "stop_gradient", "reduce_sum"})
 def op_nn(sc: Scope):
     r = sc.gen.r

@@ -301,13 +301,13 @@ def test_object_and_string_arguments(bad, name):
         assert name in message and "static" in message, message
 
 
-def test_string_array_and_complex_arguments():
+def test_string_array_and_extended_precision_complex_arguments():
     with pytest.raises(TypeError, match="dtype"):
         tj.make_ir(lambda x: x)(np.array(["a", "b"]))
-    with pytest.raises(TypeError, match="complex"):
-        tj.make_ir(lambda x: x)(1 + 2j)
-    with pytest.raises(TypeError, match="complex"):
-        tj.make_ir(lambda x: x)(np.array([1j]))
+    # complex64/complex128 trace; extended-precision complex is named as unsupported
+    assert "c128[1]" in str(tj.make_ir(lambda x: x)(np.array([1j])))
+    with pytest.raises(TypeError, match="complex256|clongdouble"):
+        tj.make_ir(lambda x: x)(np.array([1j], dtype=np.clongdouble))
 
 
 def test_non_array_argument_can_be_static():

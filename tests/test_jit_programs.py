@@ -160,7 +160,19 @@ def int_edge_ops(i, j):
     return {"floordiv": i // j, "mod": i % j, "truediv": i / j}
 
 
+def complex_ops(z, x):
+    """Complex values in loops: cmath calls, parts, conjugates, complex literals."""
+    w = tnp.conj(z) * (1 - 2j) + x
+    return {
+        "exp": tnp.exp(z), "log": tnp.log(w), "sqrt": tnp.sqrt(z), "sin": tnp.sin(z),
+        "tanh": tnp.tanh(z), "abs": tnp.abs(w), "real": tnp.real(w), "imag": tnp.imag(w),
+        "angle": tnp.angle(z), "sign": tnp.sign(z), "pow": z ** w, "div": z / w,
+        "sum": tnp.sum(w), "round": tnp.round(z), "isfinite": tnp.isfinite(w),
+    }
+
+
 unary_jit = tj.jit(unary_ops)
+complex_jit = tj.jit(complex_ops)
 binary_jit = tj.jit(binary_ops)
 logical_jit = tj.jit(logical_ops)
 int_jit = tj.jit(int_ops)
@@ -251,6 +263,21 @@ def test_integer_division_by_zero():
     assert list(got["floordiv"]) == [0, 0, 3, 0, 2]
 
 
+CZ = RNG.standard_normal((3, 4)) + 1j * RNG.standard_normal((3, 4))
+
+
+def test_complex_values_compile_as_numpy_computes_them():
+    for dtype, tol in ((np.complex128, 1e-12), (np.complex64, 1e-5)):
+        z = CZ.astype(dtype)
+        x = X01.astype(np.float32 if dtype == np.complex64 else np.float64)
+        got = complex_jit(z, x)
+        with np.errstate(all="ignore"):
+            want = {k: np.asarray(v) for k, v in complex_ops(z, x).items()}
+        for k, v in want.items():
+            assert np.asarray(got[k]).dtype == v.dtype, k
+            np.testing.assert_allclose(got[k], v, rtol=tol, atol=tol, err_msg=k)
+
+
 def test_every_elementwise_primitive_is_compiled_somewhere():
     """The programs above reach every elementwise primitive (and select, convert,
     integer_pow): a new primitive needs a line in one of them."""
@@ -258,7 +285,7 @@ def test_every_elementwise_primitive_is_compiled_somewhere():
     for jitted, args in [(unary_jit, (X01, Z)), (binary_jit, (X01, Y12, Z)),
                          (logical_jit, (X01, Z, MASK)), (int_jit, (I, J, K)),
                          (narrow_int_jit, (I.astype(np.uint8), I.astype(np.int8), K)),
-                         (edge_jit, (EDGE_X, EDGE_Y))]:
+                         (edge_jit, (EDGE_X, EDGE_Y)), (complex_jit, (CZ, X01))]:
         seen |= {e.prim.name for e in jitted.lower(*args).ir.eqns}
     wanted = {p.name for p in ew.elementwise_table} | {"integer_pow", "select", "convert"}
     assert wanted - seen == set(), f"not compiled by any test: {sorted(wanted - seen)}"

@@ -148,7 +148,7 @@ def trace(fun: Callable, args: Sequence, kwargs: dict | None = None,
 
 
 def _is_weak_leaf(x) -> bool:
-    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+    return isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic)
 
 
 def _as_output(x):
@@ -262,17 +262,39 @@ def vjp_irs(ir: IR, diff: Sequence[bool]) -> VjpIRs:
     return VjpIRs(dce(primal), optimize(backward), n_res, n_out)
 
 
-def _check_diff_leaves(leaves, avals, argnums, fname):
+def _check_diff_leaves(leaves, avals, argnums, fname, holomorphic=False):
     for leaf_index, aval in zip(leaves, avals):
-        if not dtypes.is_float(aval.dtype):
+        if holomorphic and not dtypes.is_complex(aval.dtype):
             raise TypeError(
-                f"{fname} requires floating-point inputs to differentiate, but argument "
-                f"{argnums[leaf_index]} has dtype {aval.dtype}. Integer and boolean values are "
-                "never differentiated: convert to float, or leave the argument out of argnums.")
+                f"{fname} with holomorphic=True requires complex inputs, but argument "
+                f"{argnums[leaf_index]} has dtype {aval.dtype}: convert it with "
+                "tnp.asarray(x, dtype=complex).")
+        if not dtypes.is_inexact(aval.dtype):
+            raise TypeError(
+                f"{fname} requires floating-point or complex inputs to differentiate, but "
+                f"argument {argnums[leaf_index]} has dtype {aval.dtype}. Integer and boolean "
+                "values are never differentiated: convert to float, or leave the argument out "
+                "of argnums.")
+
+
+def _check_loss_dtype(dtype, fname, holomorphic):
+    """Real outputs, or complex ones with holomorphic=True (JAX's rule: the gradient of a
+    complex output is only defined for holomorphic functions)."""
+    if holomorphic:
+        if not dtypes.is_complex(dtype):
+            raise TypeError(f"{fname} with holomorphic=True requires a complex output, got "
+                            f"{dtype}")
+    elif dtypes.is_complex(dtype):
+        raise TypeError(f"{fname} requires a real-valued output, got {dtype}: take a real "
+                        "part or abs() of it, or pass holomorphic=True if the function is "
+                        "holomorphic (complex-differentiable)")
+    elif not dtypes.is_float(dtype):
+        raise TypeError(f"{fname} requires a real-valued (floating-point) scalar output, got "
+                        f"{dtype}")
 
 
 def _grad_ir(traced: Traced, diff: list[bool], has_aux: bool, with_value: bool,
-             fname: str) -> IR:
+             fname: str, holomorphic: bool = False) -> IR:
     """One IR: inputs -> ([loss,] aux leaves..., gradient leaves...), optimized."""
     ir = traced.ir
     loss_aval = ir.outs[0].aval if ir.outs else None
@@ -281,9 +303,7 @@ def _grad_ir(traced: Traced, diff: list[bool], has_aux: bool, with_value: bool,
         raise TypeError(f"{fname} requires a scalar-output function (a 0-d array or Python "
                         f"float), but {_fun_name_of(ir)} returned shape {shape}. "
                         "Use tj.vjp or tj.jacrev for non-scalar outputs.")
-    if not dtypes.is_float(loss_aval.dtype):
-        raise TypeError(f"{fname} requires a real-valued (floating-point) scalar output, got "
-                        f"{loss_aval.dtype}")
+    _check_loss_dtype(loss_aval.dtype, fname, holomorphic)
     loss_ir = dce(IR(ir.invars, ir.constvars, ir.constvals, ir.eqns, ir.outs[:1], ir.name))
     parts = vjp_irs(loss_ir, diff)
     in_avals = ir.in_avals
@@ -313,21 +333,28 @@ def _normalize_argnums(argnums, n_args: int, fname: str) -> tuple[int, ...]:
     return tuple(int(a) % n_args for a in nums)
 
 
-def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   holomorphic: bool = False):
     """`value_and_grad(f)(*args) -> (f(*args), gradient)`; with `has_aux`,
     `((value, aux), gradient)`. The gradient mirrors `args[argnums]` (a tuple when
     `argnums` is a tuple)."""
-    return _grad_transform(fun, argnums, has_aux, with_value=True)
+    return _grad_transform(fun, argnums, has_aux, with_value=True, holomorphic=holomorphic)
 
 
-def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False):
     """The gradient of a scalar function w.r.t. `args[argnums]` (pytrees allowed), by
     linearize + transpose. With `has_aux`, `f` returns `(loss, aux)` and grad returns
-    `(gradient, aux)`."""
-    return _grad_transform(fun, argnums, has_aux, with_value=False)
+    `(gradient, aux)`.
+
+    Complex inputs follow JAX's convention: for a real-valued f of z = x + iy the result is
+    df/dx - i df/dy, the conjugate of the steepest-ascent direction (so a descent step is
+    `z - lr * conj(grad(f)(z))`). With `holomorphic=True`, f must map complex inputs to a
+    complex output and the result is the complex derivative f'(z)."""
+    return _grad_transform(fun, argnums, has_aux, with_value=False, holomorphic=holomorphic)
 
 
-def _grad_transform(fun, argnums, has_aux, with_value):
+def _grad_transform(fun, argnums, has_aux, with_value, holomorphic=False):
     fname = "value_and_grad" if with_value else "grad"
 
     @functools.wraps(fun)
@@ -349,10 +376,10 @@ def _grad_transform(fun, argnums, has_aux, with_value):
         diff = [i in nums for i in arg_of_leaf] + [False] * len(traced.captured)
         diff_positions = [k for k, d in enumerate(diff) if d]
         _check_diff_leaves(diff_positions, [ir.in_avals[k] for k in diff_positions],
-                           arg_of_leaf, fname)
-        key = ("grad", id(ir), tuple(diff), has_aux, with_value)
+                           arg_of_leaf, fname, holomorphic)
+        key = ("grad", id(ir), tuple(diff), has_aux, with_value, holomorphic)
         gir = _cached(fun, key,
-                      lambda: _grad_ir(traced, diff, has_aux, with_value, fname),
+                      lambda: _grad_ir(traced, diff, has_aux, with_value, fname, holomorphic),
                       uncached=bool(traced.captured))
         outs = _run(gir, list(leaves) + list(traced.captured))
         if not with_value:
@@ -484,8 +511,10 @@ def _over_basis(f_one: Callable, n: int, shape: tuple, dtype) -> list:
         return [tnp.stack(list(col)) for col in zip(*per_unit)]
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
-    """Jacobian by forward mode: the JVPs of all input unit vectors. Result shape: out + in."""
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = False):
+    """Jacobian by forward mode: the JVPs of all input unit vectors. Result shape: out + in.
+    Inputs are real unless `holomorphic=True`, where inputs and outputs are complex and the
+    result holds complex derivatives."""
     from . import numpy as tnp
 
     def jac(*args):
@@ -500,7 +529,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
         cols_per_x = []
         for k, xl in enumerate(x_leaves):
             xa = _leaf_aval(xl, "argument")
-            _require_float(xa, "jacfwd")
+            _require_float(xa, "jacfwd", holomorphic, real_only=True)
             if xa.size == 0:
                 cols_per_x.append([np.zeros(ys + xa.shape, _leaf_aval(yl, "output").dtype)
                                    for ys, yl in zip(y_shapes, y_leaves)])
@@ -517,8 +546,10 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0):
     return jac
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0):
-    """Jacobian by reverse mode: the VJPs of all output unit vectors. Result shape: out + in."""
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = False):
+    """Jacobian by reverse mode: the VJPs of all output unit vectors. Result shape: out + in.
+    Outputs are real unless `holomorphic=True` (complex inputs and outputs); complex inputs
+    of a real function get `grad`'s convention."""
     from . import numpy as tnp
 
     def jac(*args):
@@ -529,10 +560,12 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0):
         x_leaves, x_tree = tree_flatten(tuple(x_args))
         x_avals = [_leaf_aval(xl, "argument") for xl in x_leaves]
         for xa in x_avals:
-            _require_float(xa, "jacrev")
+            _require_float(xa, "jacrev", holomorphic)
         y, f_vjp = vjp(f_of, *x_args)
         y_leaves, y_tree = tree_flatten(y)
         y_avals = [_leaf_aval(yl, "output") for yl in y_leaves]
+        for ya in y_avals:
+            _require_output(ya, "jacrev", holomorphic)
         rows = [[None] * len(y_leaves) for _ in x_leaves]
         for m, ya in enumerate(y_avals):
             if ya.size == 0:
@@ -555,9 +588,26 @@ def _zero_tangent(x):
     return np.zeros(aval.shape, aval.dtype)
 
 
-def _require_float(aval, fname):
-    if not dtypes.is_float(aval.dtype):
+def _require_float(aval, fname, holomorphic=False, real_only=False):
+    if holomorphic:
+        if not dtypes.is_complex(aval.dtype):
+            raise TypeError(f"{fname} with holomorphic=True requires complex inputs, got "
+                            f"{aval.dtype}")
+    elif real_only and dtypes.is_complex(aval.dtype):
+        raise TypeError(f"{fname} requires real inputs, got {aval.dtype}: pass "
+                        "holomorphic=True for a holomorphic function, or split z into real "
+                        "and imaginary parts")
+    elif not dtypes.is_inexact(aval.dtype):
         raise TypeError(f"{fname} requires floating-point inputs, got {aval.dtype}")
+
+
+def _require_output(aval, fname, holomorphic):
+    if holomorphic and not dtypes.is_complex(aval.dtype):
+        raise TypeError(f"{fname} with holomorphic=True requires complex outputs, got "
+                        f"{aval.dtype}")
+    if not holomorphic and dtypes.is_complex(aval.dtype):
+        raise TypeError(f"{fname} requires real outputs, got {aval.dtype}: pass "
+                        "holomorphic=True for a holomorphic function")
 
 
 def _assemble_jac(blocks_per_x, x_tree, y_tree, argnums):
@@ -572,9 +622,9 @@ def _assemble_jac(blocks_per_x, x_tree, y_tree, argnums):
                                    else p for p in per_y])
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0):
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = False):
     """Matrix of second derivatives: jacfwd of jacrev."""
-    return jacfwd(jacrev(fun, argnums), argnums)
+    return jacfwd(jacrev(fun, argnums, holomorphic), argnums, holomorphic)
 
 
 def stop_gradient(x):

@@ -161,7 +161,7 @@ class Builder:
             return self._capture(x)
         if isinstance(x, (Var, Literal)):
             return x
-        if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+        if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic):
             return Literal(x, aval_of(x).strip_weak())
         arr = np.asarray(x)
         if arr.ndim == 0:

@@ -9,12 +9,14 @@ float32 = np.dtype("float32")
 int64 = np.dtype("int64")
 int32 = np.dtype("int32")
 bool_ = np.dtype("bool")
+complex64 = np.dtype("complex64")
+complex128 = np.dtype("complex128")
 
 _SHORT = {
     "float64": "f64", "float32": "f32", "float16": "f16",
     "int64": "i64", "int32": "i32", "int16": "i16", "int8": "i8",
     "uint64": "u64", "uint32": "u32", "uint16": "u16", "uint8": "u8",
-    "bool": "bool",
+    "bool": "bool", "complex64": "c64", "complex128": "c128",
 }
 
 
@@ -26,6 +28,31 @@ def is_float(dtype) -> bool:
     return np.issubdtype(dtype, np.floating)
 
 
+def is_complex(dtype) -> bool:
+    return np.issubdtype(dtype, np.complexfloating)
+
+
+def is_inexact(dtype) -> bool:
+    """Float or complex: the dtypes that carry derivatives."""
+    return np.issubdtype(dtype, np.inexact)
+
+
+def real_dtype(dtype) -> np.dtype:
+    """The dtype of the real and imaginary parts (float32 for complex64); reals map to
+    themselves."""
+    dtype = np.dtype(dtype)
+    return np.dtype(dtype.char.lower()) if is_complex(dtype) else dtype
+
+
+def complex_dtype(dtype) -> np.dtype:
+    """The complex dtype with `dtype`'s precision (complex64 for float32, else
+    complex128)."""
+    dtype = np.dtype(dtype)
+    if is_complex(dtype):
+        return dtype
+    return complex64 if dtype in (float32, np.dtype("float16")) else complex128
+
+
 def is_int(dtype) -> bool:
     return np.issubdtype(dtype, np.integer)
 
@@ -35,15 +62,16 @@ def is_bool(dtype) -> bool:
 
 
 def check_supported(dtype) -> np.dtype:
-    """Supported dtypes are bool, signed/unsigned ints and float32/float64."""
+    """Supported dtypes are bool, signed/unsigned ints, float32/float64 and
+    complex64/complex128."""
     dtype = np.dtype(dtype)
-    if dtype.kind in "biu" or dtype in (float32, float64):
+    if dtype.kind in "biu" or dtype in (float32, float64, complex64, complex128):
         return dtype
     if dtype == np.dtype("float16"):
         return dtype
     raise TypeError(
-        f"tracejit does not support arrays of dtype {dtype}: use bool, integer, float32 or "
-        "float64 arrays"
+        f"tracejit does not support arrays of dtype {dtype}: use bool, integer, float32, "
+        "float64, complex64 or complex128 arrays"
     )
 
 
@@ -64,6 +92,7 @@ def result_type(*items) -> np.dtype:
 
 
 def float_result(dtype) -> np.dtype:
-    """Dtype of a float-valued function of `dtype` (sin of ints is float64, as in NumPy)."""
+    """Dtype of a float-valued function of `dtype` (sin of ints is float64, as in NumPy;
+    complex stays complex)."""
     dtype = np.dtype(dtype)
-    return dtype if is_float(dtype) else float64
+    return dtype if is_inexact(dtype) else float64

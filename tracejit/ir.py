@@ -99,13 +99,11 @@ class TapeType:
 
 def aval_of(x) -> ShapedArray:
     """Abstract value of a concrete Python/NumPy value."""
-    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+    if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic):
         dtype = np.asarray(x).dtype
         if isinstance(x, int) and not isinstance(x, bool):
             dtype = dtypes.int64
         return ShapedArray((), dtype, weak_type=True)
-    if isinstance(x, complex):
-        raise TypeError("tracejit does not support complex values")
     arr = np.asarray(x)
     if arr.dtype == object or isinstance(x, (str, bytes)):
         raise TypeError(f"tracejit cannot trace a value of type {type(x).__name__}: expected an "
@@ -209,9 +207,11 @@ def format_literal(lit: Literal) -> str:
         return "True" if v else "False"
     if dtypes.is_float(dtype):
         text = repr(float(v))
+    elif dtypes.is_complex(dtype):
+        text = repr(complex(v))
     else:
         text = str(int(v))
-    if dtype not in (dtypes.float64, dtypes.int64):
+    if dtype not in (dtypes.float64, dtypes.int64, dtypes.complex128):
         text += ":" + dtypes.short_name(dtype)
     return text
 

@@ -379,18 +379,18 @@ def _fast_signature(args, numbers: bool = False):
 def _numbers_match(flat, in_avals) -> bool:
     """Python numbers reach the kernel unconverted only where Numba types them as the
     program expects (float64, int64, bool)."""
-    expected = {float: np.float64, int: np.int64, bool: np.bool_}
+    expected = {float: np.float64, int: np.int64, bool: np.bool_, complex: np.complex128}
     return all(type(x) not in expected or aval.dtype == expected[type(x)]
                for x, aval in zip(flat, in_avals))
 
 
 def _leaf_signature(x):
-    if isinstance(x, np.ndarray) and x.dtype != object and x.dtype.kind not in "cUSV":
+    if isinstance(x, np.ndarray) and x.dtype != object and x.dtype.kind not in "USV":
         return (x.shape, x.dtype.str)
-    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+    if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic):
         return type(x)
     a = np.asarray(x)
-    if a.dtype == object or a.dtype.kind in "cUSV":
+    if a.dtype == object or a.dtype.kind in "USV":
         raise TypeError(f"jit does not support arguments of type {type(x).__name__} "
                         f"(dtype {a.dtype}): pass float, integer or bool arrays, or mark the "
                         "argument static")

@@ -4,6 +4,9 @@ Forward mode is compared with (f(x + eps v) - f(x - eps v)) / (2 eps) along rand
 directions v; reverse mode through the dot-product identity <u, J v> = <J^T u, v>, against
 both the finite difference and the JVP. Higher orders check the derivative functions
 themselves the same way.
+
+Complex leaves get complex directions, and the pairing is <a, b> = re(sum(a * b)) (no
+conjugate): the pairing under which tracejit's transposes (and JAX's) are transposes.
 """
 
 from __future__ import annotations
@@ -20,19 +23,30 @@ _DEFAULT_EPS = {np.dtype("float64"): 1e-4, np.dtype("float32"): 1e-2}
 
 
 def _float_leaf(x) -> bool:
-    return np.issubdtype(np.asarray(x).dtype, np.floating)
+    """Leaves that carry derivatives: float and complex arrays."""
+    return np.issubdtype(np.asarray(x).dtype, np.inexact)
 
 
 def _lowest_precision(leaves) -> np.dtype:
     dts = [np.asarray(x).dtype for x in leaves if _float_leaf(x)]
-    return np.dtype("float32") if np.dtype("float32") in dts else np.dtype("float64")
+    single = any(d in (np.dtype("float32"), np.dtype("complex64")) for d in dts)
+    return np.dtype("float32") if single else np.dtype("float64")
+
+
+def _wide(x):
+    """float64, or complex128 for complex values: the precision checks compute in."""
+    x = np.asarray(x)
+    return x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
 
 
 def _random_like(x, rng):
     x = np.asarray(x)
     if not _float_leaf(x):
         return np.zeros(x.shape, x.dtype)
-    return rng.standard_normal(x.shape).astype(x.dtype)
+    v = rng.standard_normal(x.shape)
+    if np.iscomplexobj(x):
+        v = v + 1j * rng.standard_normal(x.shape)
+    return v.astype(x.dtype)
 
 
 def _axpy(a, v, x):
@@ -44,17 +58,16 @@ def _axpy(a, v, x):
 
 def _flat_outputs(out):
     leaves, _ = tree_flatten(out)
-    return [np.asarray(o, dtype=np.float64) for o in leaves if _float_leaf(o)]
+    return [_wide(o) for o in leaves if _float_leaf(o)]
 
 
 def _vdot(xs, ys) -> float:
-    return float(sum(np.vdot(np.asarray(x, np.float64), np.asarray(y, np.float64))
-                     for x, y in zip(xs, ys)))
+    return float(sum(np.real(np.sum(_wide(x) * _wide(y))) for x, y in zip(xs, ys)))
 
 
 def _close(what, actual, expected, atol, rtol):
-    actual = [np.asarray(a, np.float64) for a in actual]
-    expected = [np.asarray(e, np.float64) for e in expected]
+    actual = [_wide(a) for a in actual]
+    expected = [_wide(e) for e in expected]
     for k, (a, e) in enumerate(zip(actual, expected)):
         if a.shape != e.shape:
             raise AssertionError(f"{what}: output {k} has shape {a.shape}, expected {e.shape}")
@@ -113,7 +126,7 @@ def _flat_args(args):
 
 
 def _flat_float(tree):
-    return [np.asarray(x, np.float64) for x in tree_flatten(tree)[0] if _float_leaf(x)]
+    return [_wide(x) for x in tree_flatten(tree)[0] if _float_leaf(x)]
 
 
 def _tree_fn(f, args):

@@ -26,6 +26,7 @@ from ..numba_interop import numba_call_p
 from ..primitives import control as cf
 from ..primitives import decompositions as dc
 from ..primitives import elementwise as ew
+from ..primitives import fft as ff
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
 from ..primitives import reductions as rd
@@ -108,11 +109,19 @@ def literal(value, dtype) -> str:
         else:
             text = repr(v)
         return text if dtype == dtypes.float64 else f"np.{dtype.name}({text})"
+    if dtypes.is_complex(dtype):
+        v = complex(value)
+        part = dtypes.float64
+        text = f"complex({literal(v.real, part)}, {literal(v.imag, part)})"
+        return text if dtype == dtypes.complex128 else f"np.{dtype.name}({text})"
     return str(int(value)) if dtype == dtypes.int64 else f"np.{dtype.name}({int(value)})"
 
 
-def cast(expr: str, dtype) -> str:
+def cast(expr: str, dtype, from_dtype=None) -> str:
     dtype = np.dtype(dtype)
+    if from_dtype is not None and dtypes.is_complex(from_dtype) and \
+            not dtypes.is_complex(dtype):
+        expr = f"({expr}).real"  # as NumPy's astype: the imaginary part is dropped
     if dtypes.is_bool(dtype):
         return f"({expr} != 0)"
     return f"np.{dtype.name}({expr})"
@@ -342,13 +351,20 @@ class ModuleWriter:
         if prim is st.select_p:
             return f"({args[1]} if {args[0]} else {args[2]})"
         if prim is st.convert_p:
-            return cast(args[0], eqn.params["new_dtype"])
+            return cast(args[0], eqn.params["new_dtype"], eqn.inputs[0].aval.dtype)
         if prim is st.stop_gradient_p:
             return args[0]
         if prim is ew.integer_pow_p:
             return _wrap_narrow_int(_integer_pow(args[0], eqn.params["y"], dtype), dtype)
         row = ew.elementwise_table[prim]
         in_dtype = eqn.inputs[0].aval.dtype
+        if dtypes.is_complex(in_dtype):  # Numba's complex arithmetic and cmath
+            expr = (row.complex_expr or row.expr).format(
+                *args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+            return expr if np.dtype(dtype) != dtypes.float32 else f"np.float32({expr})"
+        if prim is ew.complex_p:
+            expr = row.expr.format(*args)
+            return expr if np.dtype(dtype) == dtypes.complex128 else f"np.complex64({expr})"
         if dtypes.is_float(in_dtype):
             if prim in _FLOAT_EXPR:
                 return _FLOAT_EXPR[prim].format(*args)
@@ -587,6 +603,8 @@ class ModuleWriter:
             self.numba_call(comp)
         elif prim in dc.DECOMPOSITIONS:
             self.decomposition(comp)
+        elif prim is ff.fft_p:
+            self.fft(comp)
         elif prim is cf.scan_p:
             self.scan(k, comp)
         elif prim in (cf.while_p, cf.while_record_p):
@@ -904,7 +922,7 @@ class ModuleWriter:
         m, kk, n = size(lf, sa), size(lc, sa), size(rf, sb)
         nb = size(lb, sa)
         dtype = out.aval.dtype
-        if not dtypes.is_float(dtype) or kk == 0 or nb * m * kk * n <= TINY_PRODUCT:
+        if not dtypes.is_inexact(dtype) or kk == 0 or nb * m * kk * n <= TINY_PRODUCT:
             return self.dot_loops(comp)
         a2, a_t = self.as_matrix(a, sa, list(lb) + lf + list(lc),
                                  (nb, m, kk) if lb else (m, kk))
@@ -950,7 +968,7 @@ class ModuleWriter:
         them directly costs one typed call per product, where `np.dot` expanded Numba's
         whole implementation (layout checks, copies) at every call site. A product with a
         vector operand must call gemv (or dot): gemm would repack the matrix on every call."""
-        kind = ord("d" if np.dtype(dtype) == dtypes.float64 else "s")
+        kind = ord(_BLAS_KIND[np.dtype(dtype).name])
         self.root.blas_dtypes.add(np.dtype(dtype).name)
         one, zero = (f"_ptr({literal(v, dtype)})" for v in (1, 0))
         N, T = ord("n"), ord("t")
@@ -1146,6 +1164,24 @@ class ModuleWriter:
                             f"dtype=np.{dtype}).reshape({tuple(value.shape)})")
             names.append(name)
         self.bind_outputs(list(eqn.outs), names)
+
+    # -- fft (primitives/fft.py): np.fft in the kernel, compiled by rocket-fft -----------
+    def fft(self, comp: Computation) -> None:
+        """One np.fft call over the trailing axes (rocket-fft registers np.fft for Numba);
+        a result with no elements is an empty array."""
+        eqn = comp.eqn
+        out, (x,) = comp.var, eqn.inputs
+        name = self.name(out)
+        if 0 in out.aval.shape:
+            self.w.line(f"{name} = np.empty({tuple(out.aval.shape)}, "
+                        f"dtype=np.{np.dtype(out.aval.dtype).name})")
+        else:
+            ff.require_compiled_fft()
+            self.w.line("# np.fft in compiled code: the rocket-fft package")
+            operand = f"np.ascontiguousarray({self.array_of(x)})"
+            self.w.line(f"{name} = {ff.numba_text(operand, x.aval.ndim, **eqn.params)}")
+        self.values[out] = ("array", name)
+    # -- end fft ------------------------------------------------------------------------
 
     def numba_call(self, comp: Computation) -> None:
         """The user's Numba function called on the operands; array results are checked
@@ -1419,6 +1455,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
     if mw.blas_threads:
         lines += _BLAS_THREADS
     par = ", parallel=True" if mw.used_prange else ""
+    if any("cmath." in line for line in mw.w.lines):
+        lines += ["import cmath", ""]
     math_preamble = mw.math.preamble()
     if math_preamble:
         lines += [math_preamble]
@@ -1547,6 +1585,9 @@ def _huge_pages(x):
 # gemm (kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
 # gemv (kind, trans, m, n, alpha, a, lda, x, beta, y), dot (kind, conjugate, n, x, y, out).
 # `_ptr(v)` is the address of a stack slot holding v (alpha and beta), valid in the caller.
+# BLAS's type letters; complex products use the plain (unconjugated) transpose flags.
+_BLAS_KIND = {"float64": "d", "float32": "s", "complex128": "z", "complex64": "c"}
+
 _BLAS_DECLARATIONS = """\
 from numba.core import cgutils as _cgutils
 from numba.extending import intrinsic as _intrinsic_b
@@ -1564,7 +1605,7 @@ _xxdot = numba.types.ExternalFunction('numba_xxdot', numba.types.intc(
 
 @_intrinsic_b
 def _ptr(typingctx, x):
-    if not isinstance(x, numba.types.Float):
+    if not isinstance(x, (numba.types.Float, numba.types.Complex)):
         return None
 
     def codegen(context, builder, sig, args):

@@ -49,7 +49,7 @@ FILLS = {FORWARD: "#eef4fc", BACKWARD: "#fdf0e6", "mixed": "#ffffff"}
 # Linear in every (float) operand.
 _LINEAR = {"add", "sub", "neg", "reduce_sum", "broadcast_in_dim", "reshape", "transpose",
            "convert", "concatenate", "pad", "slice", "rev", "cumsum", "copy", "squeeze",
-           "expand_dims"}
+           "expand_dims", "fft"}
 _BILINEAR = {"mul", "dot_general"}
 # Linear in some operands only: the operand positions.
 _PARTLY_LINEAR = {"div": (0,), "select": (1, 2), "gather": (0,), "scatter_add": (0, 2)}

@@ -28,6 +28,7 @@ from ..numba_interop import numba_call_p
 from ..primitives import control as cf
 from ..primitives import decompositions as dc
 from ..primitives import elementwise as ew
+from ..primitives import fft as ff
 from ..primitives import indexing as ix
 from ..primitives import linalg as la
 from ..primitives import reductions as rd
@@ -51,7 +52,8 @@ CONTROL_PRIMS = {cf.cond_p, cf.scan_p, cf.while_p, cf.checkpoint_p, cf.call_p,
                  cf.while_record_p, cf.replay_p}
 CALL_PRIMS = CONTROL_PRIMS | {la.dot_general_p, ix.scatter_add_p, rd.cumsum_p, rd.cumprod_p,
                               rd.cumlinrec_p, rd.argmax_p, rd.argmin_p, so.argsort_p,
-                              so.searchsorted_p, numba_call_p, *dc.DECOMPOSITIONS}
+                              so.searchsorted_p, numba_call_p, *dc.DECOMPOSITIONS,
+                              ff.fft_p}
 
 
 @dataclass(eq=False)
@@ -151,7 +153,7 @@ class _Planner:
         for e in self.ir.eqns:
             if e.prim in REDUCE_PRIMS or e.prim in CALL_PRIMS:
                 needs.update(e.outs)
-            if e.prim in (la.dot_general_p, numba_call_p, *dc.DECOMPOSITIONS) or \
+            if e.prim in (la.dot_general_p, numba_call_p, ff.fft_p, *dc.DECOMPOSITIONS) or \
                     e.prim in CONTROL_PRIMS:
                 needs.update(a for a in e.inputs if isinstance(a, Var) and a in self.producer)
             if e.prim is ix.gather_p:

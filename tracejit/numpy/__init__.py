@@ -26,6 +26,7 @@ from numpy import (  # noqa: F401  (dtypes and constants, as in NumPy)
 
 from . import (
     _indexing,  # noqa: F401
+    fft,  # noqa: F401
     linalg,  # noqa: F401
 )
 from ._creation import (  # noqa: F401
@@ -134,6 +135,7 @@ from ._functions import (  # noqa: F401
     piecewise,
     polyval,
     r_,
+    real,
     real_if_close,
     select,
     trapezoid,
@@ -287,7 +289,6 @@ from ._ufuncs import (  # noqa: F401
     power,
     rad2deg,
     radians,
-    real,
     reciprocal,
     remainder,
     rint,

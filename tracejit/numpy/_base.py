@@ -13,7 +13,7 @@ from ..primitives import structural as st
 
 
 def is_python_scalar(x) -> bool:
-    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+    return isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic)
 
 
 def aval(x) -> ShapedArray:
@@ -45,7 +45,7 @@ def as_operand(x):
             from ._shape import stack
             return stack([as_operand(e) for e in x])
     arr = np.asarray(x)
-    if arr.dtype == object or arr.dtype.kind in "cUSV":
+    if arr.dtype == object or arr.dtype.kind in "USV":
         raise TypeError(f"tracejit does not support values of dtype {arr.dtype} "
                         f"(got {type(x).__name__})")
     return arr

@@ -106,7 +106,7 @@ def identity(n, dtype=None):
 
 def asarray(a, dtype=None, order=None, *, copy=None):
     a = as_operand(a)
-    if isinstance(a, (bool, int, float)):
+    if isinstance(a, (bool, int, float, complex)):
         a = np.asarray(a)
     return a if dtype is None else cast(a, _dtype(dtype))
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import as_operand
+from .. import dtypes
+from ._base import as_operand, aval
 
 
 def _tnp():
@@ -174,20 +175,25 @@ def isneginf(x, out=None):
 
 
 def isreal(x):
-    """True everywhere: tracejit has no complex values yet."""
-    return _tnp().ones(np.shape(_tnp().asarray(as_operand(x))), dtype=bool)
+    """True where the imaginary part is zero (everywhere for real arrays)."""
+    tnp = _tnp()
+    return tnp.equal(tnp.imag(tnp.asarray(as_operand(x))), 0)
 
 
 def iscomplex(x):
-    return _tnp().zeros(np.shape(_tnp().asarray(as_operand(x))), dtype=bool)
+    tnp = _tnp()
+    x = tnp.asarray(as_operand(x))
+    if not iscomplexobj(x):
+        return tnp.zeros(np.shape(x), dtype=bool)
+    return tnp.not_equal(tnp.imag(x), 0)
 
 
 def isrealobj(x):
-    return True
+    return not iscomplexobj(x)
 
 
 def iscomplexobj(x):
-    return False
+    return dtypes.is_complex(aval(as_operand(x)).dtype)
 
 
 # -- statistics ------------------------------------------------------------------------------

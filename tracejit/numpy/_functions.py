@@ -557,39 +557,57 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     return r if isinstance(r, Tracer) else bool(r)
 
 
-# -- complex parts of real arrays ------------------------------------------------------------
+# -- complex parts --------------------------------------------------------------------------
 
-def _real_only(x, name):
-    x = as_operand(x)
-    if np.dtype(aval(x).dtype).kind == "c":
-        raise NotImplementedError(f"tracejit.numpy.{name} supports real arrays only")
-    return x
+def _is_complex(x) -> bool:
+    return dtypes.is_complex(aval(x).dtype)
 
 
 def real(val):
-    return _real_only(val, "real")
+    """The real part; real arrays are returned as they are."""
+    from ..primitives import elementwise as ew
+    val = as_operand(val)
+    return ew.real(val) if _is_complex(val) else val
 
 
 def imag(val):
+    """The imaginary part; zeros of the same dtype for real arrays."""
+    from ..primitives import elementwise as ew
     from ._creation import zeros_like
-    return zeros_like(_real_only(val, "imag"))
+    val = as_operand(val)
+    return ew.imag(val) if _is_complex(val) else zeros_like(val)
 
 
 def angle(z, deg=False):
-    """The argument of a real number: 0 for x >= +0, pi for x < 0 and -0.0, NaN for NaN."""
+    """The argument: atan2(imag, real). For a real x it is 0 for x >= +0 and pi for x < 0
+    and -0.0, NaN for NaN; its derivative there is 0."""
+    from ..primitives import elementwise as ew
     from ..primitives.structural import stop_gradient
     from ._creation import zeros_like
     from ._ufuncs import arctan2
-    z = _real_only(z, "angle")
-    dt = aval(z).dtype if dtypes.is_float(aval(z).dtype) else np.dtype(np.float64)
-    # atan2(+0, x) tells -0.0 from +0.0; its derivative is 0 (stopped: 0/0 at x = 0).
-    z = stop_gradient(cast(z, dt))
-    r = arctan2(zeros_like(z), z)
+    z = as_operand(z)
+    if _is_complex(z):
+        r = arctan2(ew.imag(z), ew.real(z))
+    else:
+        dt = aval(z).dtype if dtypes.is_float(aval(z).dtype) else np.dtype(np.float64)
+        # atan2(+0, x) tells -0.0 from +0.0; its derivative is 0 (stopped: 0/0 at x = 0).
+        z = stop_gradient(cast(z, dt))
+        r = arctan2(zeros_like(z), z)
     return multiply(r, 180.0 / np.pi) if deg else r
 
 
 def real_if_close(a, tol=100):
-    return _real_only(a, "real_if_close")
+    """Complex arrays whose imaginary parts are all within `tol` machine epsilons of zero
+    become real. Which it is decides the result's dtype, so a traced complex array has no
+    answer here (ConcretizationError)."""
+    a = as_operand(a)
+    if not _is_complex(a):
+        return a
+    if isinstance(a, Tracer):
+        from ..errors import concretization_error
+        raise concretization_error(aval(a), "real_if_close (its result dtype depends on the "
+                                   "values)")
+    return np.real_if_close(a, tol=tol)
 
 
 # -- r_ and c_ -------------------------------------------------------------------------------

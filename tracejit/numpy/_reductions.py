@@ -130,7 +130,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     s = shape(a)
     axes = normalize_axes(axis, len(s))
     if dtype is None:
-        dtype = aval(a).dtype if dtypes.is_float(aval(a).dtype) else dtypes.float64
+        dtype = aval(a).dtype if dtypes.is_inexact(aval(a).dtype) else dtypes.float64
     if where is not None:
         from ._ufuncs import where as _where
         total = sum(_where(where, a, 0), axis=axes, dtype=dtype, keepdims=keepdims)
@@ -154,13 +154,15 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     s = shape(a)
     axes = normalize_axes(axis, len(s))
     if dtype is None:
-        dtype = aval(a).dtype if dtypes.is_float(aval(a).dtype) else dtypes.float64
+        dtype = aval(a).dtype if dtypes.is_inexact(aval(a).dtype) else dtypes.float64
     x = cast(a, dtype)
     centered = ew.sub(x, _mean_keep(x, axes))
+    if dtypes.is_complex(dtype):  # |x - mean|^2: the variance of complex values is real
+        centered = ew.abs_(centered)
     sq = rd.reduce_sum(ew.mul(centered, centered), axes)
     n = _count(s, axes) - ddof
     # NumPy divides by max(n - ddof, 0): inf (or nan for 0/0) when ddof >= n.
-    result = ew.div(sq, np.asarray(builtins.max(n, 0), np.dtype(dtype))[()])
+    result = ew.div(sq, np.asarray(builtins.max(n, 0), dtypes.real_dtype(dtype))[()])
     return _keep(result, s, axes, keepdims)
 
 

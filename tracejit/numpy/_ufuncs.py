@@ -62,6 +62,8 @@ def _unary_keep(ufunc, prim_fn, rounding=False):
             return cast(x, dtype)
         if ufunc is np.absolute and dtypes.is_bool(dtype):  # abs of bools is the identity
             return cast(x, dtype)
+        if dtypes.is_complex(dtype_item(x)[0]):  # |z| is real: the operand stays complex
+            return prim_fn(x)
         return prim_fn(cast(x, dtype))
     fn.__name__ = ufunc.__name__
     fn.__doc__ = f"Like numpy.{ufunc.__name__}."
@@ -87,6 +89,8 @@ def positive(x, /):
 def round(a, decimals=0):
     """Round half to even, as NumPy; `decimals` scales by a power of ten."""
     a = as_operand(a)
+    if dtypes.is_complex(dtype_item(a)[0]):  # NumPy rounds both parts
+        return ew.complex_(round(ew.real(a), decimals), round(ew.imag(a), decimals))
     if not dtypes.is_float(dtype_item(a)[0]):
         if dtypes.is_bool(dtype_item(a)[0]) and decimals == 0:
             return rint(a)  # NumPy rounds bools in float16
@@ -109,7 +113,7 @@ def square(x, /):
 def reciprocal(x, /):
     x = as_operand(x)
     dtype = ufunc_dtype(np.reciprocal, x)
-    if not dtypes.is_float(dtype):
+    if not dtypes.is_inexact(dtype):
         # NumPy's integer 1 / x truncates: x where |x| == 1, else 0
         x = cast(x, dtype)
         return where(equal(absolute(x), 1), x, cast(0, dtype))
@@ -223,14 +227,14 @@ def invert(x, /):
 
 def isnan(x, /):
     x = as_operand(x)
-    if not dtypes.is_float(dtype_item(x)[0]):
+    if not dtypes.is_inexact(dtype_item(x)[0]):
         return _full_bool(x, False)
     return ew.isnan(x)
 
 
 def isfinite(x, /):
     x = as_operand(x)
-    if not dtypes.is_float(dtype_item(x)[0]):
+    if not dtypes.is_inexact(dtype_item(x)[0]):
         return _full_bool(x, True)
     return ew.isfinite(x)
 
@@ -254,12 +258,13 @@ def power(x1, x2, /):
         # transform stages everything)
         if e.ndim == 0 and float(e) == int(e) and builtins.abs(int(e)) <= 64 and \
                 e.dtype.kind != "b":
-            if not dtypes.is_float(dtype) and int(e) < 0:
+            if not dtypes.is_inexact(dtype) and int(e) < 0:
                 raise ValueError("Integers to negative integer powers are not allowed.")
             return ew.integer_pow(cast(a, dtype), int(e))
-    if not dtypes.is_float(dtype) and not isinstance(a, Tracer) and not isinstance(b, Tracer):
+    if not dtypes.is_inexact(dtype) and not isinstance(a, Tracer) and \
+            not isinstance(b, Tracer):
         return np.power(a, b)  # concrete integers: NumPy computes them
-    if not dtypes.is_float(dtype):
+    if not dtypes.is_inexact(dtype):
         raise NotImplementedError("tracejit.numpy.power of integer arrays needs a concrete "
                                   "integer exponent")
     (a, b), _ = promote_args(a, b, dtype=dtype)
@@ -370,12 +375,9 @@ def heaviside(x1, x2, /):
 
 
 def conjugate(x, /):
-    return as_operand(x)
+    x = as_operand(x)
+    return ew.conj(x) if dtypes.is_complex(dtype_item(x)[0]) else x
 
 
 conj = conjugate
-
-
-def real(x, /):
-    return as_operand(x)
 

@@ -89,7 +89,7 @@ def _known_carry(body: IR, before: list, k_carry: list, after: list) -> tuple[li
 
 
 def _float_mask(avals) -> list[bool]:
-    return [dtypes.is_float(a.dtype) for a in avals]
+    return [dtypes.is_inexact(a.dtype) for a in avals]
 
 
 # =============================================================================================

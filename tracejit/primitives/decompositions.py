@@ -55,7 +55,9 @@ def _square(name: str, a: ShapedArray) -> None:
         raise ShapeError(f"{name}: expected a square matrix (or a stack of them) in the last "
                          f"two axes, got shape {a.shape}")
     if not dtypes.is_float(a.dtype):
-        raise TypeError(f"{name}: expected floating-point matrices, got {a.dtype}")
+        raise TypeError(f"{name}: expected real floating-point matrices, got {a.dtype}"
+                        + (" (decompositions of complex matrices are not supported)"
+                           if dtypes.is_complex(a.dtype) else ""))
 
 
 def _solve_abstract(a, b, **_):
@@ -98,7 +100,9 @@ def _matrix(name: str, a: ShapedArray) -> None:
         raise ShapeError(f"{name}: expected a matrix (or a stack of them) in the last two "
                          f"axes, got shape {a.shape}")
     if not dtypes.is_float(a.dtype):
-        raise TypeError(f"{name}: expected floating-point matrices, got {a.dtype}")
+        raise TypeError(f"{name}: expected real floating-point matrices, got {a.dtype}"
+                        + (" (decompositions of complex matrices are not supported)"
+                           if dtypes.is_complex(a.dtype) else ""))
 
 
 def _svd_abstract(a, *, full_matrices, compute_uv):

@@ -31,8 +31,9 @@ class Elementwise:
     numpy: Callable
     expr: str
     arity: int
-    inputs: str  # "float", "number", "bool", "int", "any"
-    output: str  # "same" or "bool"
+    inputs: str  # a key of _KINDS
+    output: str  # "same", "bool", "real" (the real dtype of a complex input) or "complex"
+    complex_expr: str | None = None  # the loop-body expression for complex operands
 
 
 elementwise_table: dict[Primitive, Elementwise] = {}
@@ -54,11 +55,30 @@ def _aval(x) -> ShapedArray:
 
 _KINDS = {
     "float": lambda d: dtypes.is_float(d),
+    "inexact": lambda d: dtypes.is_inexact(d),
+    "complex": lambda d: dtypes.is_complex(d),
     "number": lambda d: not dtypes.is_bool(d),
+    "real": lambda d: not dtypes.is_bool(d) and not dtypes.is_complex(d),
     "int": lambda d: dtypes.is_int(d) or dtypes.is_bool(d),
     "bool": lambda d: dtypes.is_bool(d),
+    "ordered": lambda d: not dtypes.is_complex(d),
     "any": lambda d: True,
 }
+_KIND_WORDS = {
+    "float": "real floating-point", "inexact": "floating-point or complex",
+    "complex": "complex", "number": "numeric", "real": "real numeric", "int": "integer or bool",
+    "bool": "bool", "ordered": "ordered (not complex)", "any": "any",
+}
+
+
+def _output_dtype(output: str, dtype) -> np.dtype:
+    if output == "bool":
+        return dtypes.bool_
+    if output == "real":
+        return dtypes.real_dtype(dtype)
+    if output == "complex":
+        return dtypes.complex_dtype(dtype)
+    return np.dtype(dtype)
 
 
 def _elementwise_shape(name: str, avals) -> tuple:
@@ -79,9 +99,10 @@ def _make_abstract_eval(row: Elementwise):
                             + ", ".join(str(a.dtype) for a in avals))
         dtype = dts.pop()
         if not _KINDS[row.inputs](dtype):
-            raise TypeError(f"`{name}` does not accept {dtype} operands ({row.inputs} only)")
+            raise TypeError(f"`{name}` does not accept {dtype} operands "
+                            f"({_KIND_WORDS[row.inputs]} only)")
         shape = _elementwise_shape(name, avals)
-        return ShapedArray(shape, dtypes.bool_ if row.output == "bool" else dtype)
+        return ShapedArray(shape, _output_dtype(row.output, dtype))
     return rule
 
 
@@ -91,19 +112,21 @@ def _make_impl(row: Elementwise):
 
     def impl(*args):
         with np.errstate(all="ignore"):
-            out = fn(*args)
+            out = np.asarray(fn(*args))
         if not bool_out:
-            dtype = np.result_type(*args)
+            dtype = _output_dtype(row.output, np.result_type(*args))
             if out.dtype != dtype:
                 out = out.astype(dtype)
         return out
     return impl
 
 
-def _register(name: str, numpy_fn, expr: str, arity: int, inputs: str, output: str
-              ) -> Primitive:
+def _register(name: str, numpy_fn, expr: str, arity: int, inputs: str, output: str,
+              complex_expr: str | None = None) -> Primitive:
     prim = Primitive(name)
-    row = Elementwise(prim, numpy_fn, expr, arity, inputs, output)
+    if complex_expr is None and inputs in ("inexact", "number", "any") and "math." in expr:
+        complex_expr = expr.replace("math.", "cmath.")
+    row = Elementwise(prim, numpy_fn, expr, arity, inputs, output, complex_expr)
     elementwise_table[prim] = row
     abstract_eval_rules[prim] = _make_abstract_eval(row)
     impl_rules[prim] = _make_impl(row)
@@ -116,12 +139,12 @@ def _coerce(*args):
     """Give Python scalars the dtype of the traced/array operands (weak typing)."""
     ref = None
     for a in args:
-        if not (isinstance(a, (bool, int, float)) and not isinstance(a, np.generic)):
+        if not (isinstance(a, (bool, int, float, complex)) and not isinstance(a, np.generic)):
             ref = _aval(a).dtype
             break
     if ref is None:
         return [np.asarray(a)[()] for a in args]
-    return [np.asarray(a, dtype=ref)[()] if isinstance(a, (bool, int, float))
+    return [np.asarray(a, dtype=ref)[()] if isinstance(a, (bool, int, float, complex))
             and not isinstance(a, np.generic) else a for a in args]
 
 
@@ -137,9 +160,11 @@ def _wrapper(prim: Primitive, arity: int):
     return fn
 
 
-def unary(name, numpy_fn, expr, jvp=None, inputs="float", output="same"):
-    """Declare a unary row. `jvp(t, x, out)` gives the output tangent, or "zero"/"linear"."""
-    prim = _register(name, numpy_fn, expr, 1, inputs, output)
+def unary(name, numpy_fn, expr, jvp=None, inputs="float", output="same", complex_expr=None):
+    """Declare a unary row. `jvp(t, x, out)` gives the output tangent, or "zero"/"linear".
+    Rows that take complex operands spell their loop body `complex_expr` for them (by
+    default `expr` with `cmath.` for `math.`)."""
+    prim = _register(name, numpy_fn, expr, 1, inputs, output, complex_expr)
     if jvp == "zero" or output == "bool":
         defjvp_zero(prim)
     elif jvp == "linear":
@@ -153,9 +178,9 @@ def unary(name, numpy_fn, expr, jvp=None, inputs="float", output="same"):
     return prim, _wrapper(prim, 1)
 
 
-def binary(name, numpy_fn, expr, jvp=None, inputs="float", output="same"):
+def binary(name, numpy_fn, expr, jvp=None, inputs="float", output="same", complex_expr=None):
     """Declare a binary row. `jvp(tx, ty, x, y, out)` with symbolic `Zero` tangents."""
-    prim = _register(name, numpy_fn, expr, 2, inputs, output)
+    prim = _register(name, numpy_fn, expr, 2, inputs, output, complex_expr)
     if jvp == "zero" or output == "bool":
         defjvp_zero(prim)
     elif jvp is not None:
@@ -181,7 +206,7 @@ def _only(t, f):
 add_p, add = binary("add", np.add, "({0} + {1})", inputs="number")
 sub_p, sub = binary("sub", np.subtract, "({0} - {1})", inputs="number")
 mul_p, mul = binary("mul", np.multiply, "({0} * {1})", inputs="number")
-div_p, div = binary("div", np.true_divide, "({0} / {1})")
+div_p, div = binary("div", np.true_divide, "({0} / {1})", inputs="inexact")
 neg_p, neg = unary("neg", np.negative, "(-{0})", jvp="linear", inputs="number")
 
 def _jvp_add(tx, ty, x, y, out):
@@ -268,55 +293,73 @@ def _sq(x):
     return mul(x, x)
 
 
-exp_p, exp = unary("exp", np.exp, "math.exp({0})", lambda t, x, out: mul(t, out))
+exp_p, exp = unary("exp", np.exp, "math.exp({0})", lambda t, x, out: mul(t, out), inputs="inexact")
 expm1_p, expm1 = unary("expm1", np.expm1, "math.expm1({0})",
-                       lambda t, x, out: mul(t, add(out, 1.0)))
+                       lambda t, x, out: mul(t, add(out, 1.0)),
+                       inputs="inexact", complex_expr="(cmath.exp({0}) - {one})")
 exp2_p, exp2 = unary("exp2", np.exp2, "math.pow({two}, {0})",
-                     lambda t, x, out: mul(t, mul(out, math.log(2.0))))
-log_p, log = unary("log", np.log, "math.log({0})", lambda t, x, out: div(t, x))
+                     lambda t, x, out: mul(t, mul(out, math.log(2.0))),
+                     inputs="inexact", complex_expr="cmath.exp({0} * math.log(2.0))")
+log_p, log = unary("log", np.log, "math.log({0})", lambda t, x, out: div(t, x), inputs="inexact")
 log1p_p, log1p = unary("log1p", np.log1p, "math.log1p({0})",
-                       lambda t, x, out: div(t, add(x, 1.0)))
+                       lambda t, x, out: div(t, add(x, 1.0)),
+                       inputs="inexact", complex_expr="cmath.log({one} + {0})")
 log2_p, log2 = unary("log2", np.log2, "math.log2({0})",
-                     lambda t, x, out: div(t, mul(x, math.log(2.0))))
+                     lambda t, x, out: div(t, mul(x, math.log(2.0))),
+                     inputs="inexact", complex_expr="(cmath.log({0}) / math.log(2.0))")
 log10_p, log10 = unary("log10", np.log10, "math.log10({0})",
-                       lambda t, x, out: div(t, mul(x, math.log(10.0))))
+                       lambda t, x, out: div(t, mul(x, math.log(10.0))), inputs="inexact")
 sqrt_p, sqrt = unary("sqrt", np.sqrt, "math.sqrt({0})",
-                     lambda t, x, out: div(t, mul(out, 2.0)))
+                     lambda t, x, out: div(t, mul(out, 2.0)), inputs="inexact")
 cbrt_p, cbrt = unary("cbrt", np.cbrt, "np.cbrt({0})",
                      lambda t, x, out: div(t, mul(_sq(out), 3.0)))
-sin_p, sin = unary("sin", np.sin, "math.sin({0})", lambda t, x, out: mul(t, cos(x)))
-cos_p, cos = unary("cos", np.cos, "math.cos({0})", lambda t, x, out: mul(t, neg(sin(x))))
+sin_p, sin = unary("sin", np.sin, "math.sin({0})", lambda t, x, out: mul(t, cos(x)),
+                   inputs="inexact")
+cos_p, cos = unary("cos", np.cos, "math.cos({0})", lambda t, x, out: mul(t, neg(sin(x))),
+                   inputs="inexact")
 tan_p, tan = unary("tan", np.tan, "math.tan({0})",
-                   lambda t, x, out: mul(t, add(_sq(out), 1.0)))
+                   lambda t, x, out: mul(t, add(_sq(out), 1.0)), inputs="inexact")
 asin_p, asin = unary("asin", np.arcsin, "math.asin({0})",
-                     lambda t, x, out: div(t, sqrt(sub(1.0, _sq(x)))))
+                     lambda t, x, out: div(t, sqrt(sub(1.0, _sq(x)))), inputs="inexact")
 acos_p, acos = unary("acos", np.arccos, "math.acos({0})",
-                     lambda t, x, out: neg(div(t, sqrt(sub(1.0, _sq(x))))))
+                     lambda t, x, out: neg(div(t, sqrt(sub(1.0, _sq(x))))), inputs="inexact")
 atan_p, atan = unary("atan", np.arctan, "math.atan({0})",
-                     lambda t, x, out: div(t, add(_sq(x), 1.0)))
-sinh_p, sinh = unary("sinh", np.sinh, "math.sinh({0})", lambda t, x, out: mul(t, cosh(x)))
-cosh_p, cosh = unary("cosh", np.cosh, "math.cosh({0})", lambda t, x, out: mul(t, sinh(x)))
+                     lambda t, x, out: div(t, add(_sq(x), 1.0)), inputs="inexact")
+sinh_p, sinh = unary("sinh", np.sinh, "math.sinh({0})", lambda t, x, out: mul(t, cosh(x)),
+                     inputs="inexact")
+cosh_p, cosh = unary("cosh", np.cosh, "math.cosh({0})", lambda t, x, out: mul(t, sinh(x)),
+                     inputs="inexact")
 tanh_p, tanh = unary("tanh", np.tanh, "math.tanh({0})",
-                     lambda t, x, out: mul(t, sub(1.0, _sq(out))))
+                     lambda t, x, out: mul(t, sub(1.0, _sq(out))), inputs="inexact")
 asinh_p, asinh = unary("asinh", np.arcsinh, "math.asinh({0})",
-                       lambda t, x, out: div(t, sqrt(add(_sq(x), 1.0))))
+                       lambda t, x, out: div(t, sqrt(add(_sq(x), 1.0))), inputs="inexact")
 acosh_p, acosh = unary("acosh", np.arccosh, "math.acosh({0})",
-                       lambda t, x, out: div(t, mul(sqrt(sub(x, 1.0)), sqrt(add(x, 1.0)))))
+                       lambda t, x, out: div(t, mul(sqrt(sub(x, 1.0)), sqrt(add(x, 1.0)))),
+                       inputs="inexact")
 atanh_p, atanh = unary("atanh", np.arctanh, "math.atanh({0})",
-                       lambda t, x, out: div(t, sub(1.0, _sq(x))))
+                       lambda t, x, out: div(t, sub(1.0, _sq(x))), inputs="inexact")
 logistic_p, logistic = unary(
     "logistic", lambda x: np.exp(-np.logaddexp(0, -x)),
     "({one} / ({one} + math.exp(-{0})))",
     lambda t, x, out: mul(t, mul(out, sub(1.0, out))))
-abs_p, abs_ = unary("abs", np.abs, "abs({0})", lambda t, x, out: mul(t, sign(x)),
-                    inputs="number")
-sign_p, sign = unary("sign", np.sign, "np.sign({0})", "zero", inputs="number")
+def _jvp_abs(t, x, out):
+    if not dtypes.is_complex(_aval(x).dtype):
+        return mul(t, sign(x))
+    from .structural import select
+    # d|z| = re(conj(z) dz) / |z|, taken as 0 at z = 0.
+    return select(eq(out, 0.0), 0.0, div(real(mul(conj(x), t)), out))
+
+
+abs_p, abs_ = unary("abs", np.abs, "abs({0})", _jvp_abs, inputs="number", output="real")
+sign_p, sign = unary("sign", np.sign, "np.sign({0})", "zero", inputs="number",
+                     complex_expr="({0} / abs({0}) if {0} != 0 else {0})")
 floor_p, floor = unary("floor", np.floor, "np.floor({0})", "zero")
 ceil_p, ceil = unary("ceil", np.ceil, "np.ceil({0})", "zero")
 round_p, round_ = unary("round", np.round, "np.round({0})", "zero")
 trunc_p, trunc = unary("trunc", np.trunc, "np.trunc({0})", "zero")
-isnan_p, isnan = unary("isnan", np.isnan, "math.isnan({0})", inputs="float", output="bool")
-isfinite_p, isfinite = unary("isfinite", np.isfinite, "math.isfinite({0})", inputs="float",
+isnan_p, isnan = unary("isnan", np.isnan, "math.isnan({0})", inputs="inexact",
+                       output="bool")
+isfinite_p, isfinite = unary("isfinite", np.isfinite, "math.isfinite({0})", inputs="inexact",
                              output="bool")
 not_p, logical_not = unary("not", np.logical_not, "(not {0})", inputs="bool", output="bool")
 
@@ -416,28 +459,57 @@ def _jvp_logaddexp(tx, ty, x, y, out):
             _only(ty, lambda t: mul(t, weight(y, x))))
 
 
-pow_p, pow = binary("pow", np.power, "({0} ** {1})", _jvp_pow)
+pow_p, pow = binary("pow", np.power, "({0} ** {1})", _jvp_pow, inputs="inexact")
 logaddexp_p, logaddexp = binary(
     "logaddexp", np.logaddexp,
     "({0} + {1} if {0} == {1} and math.isinf({0}) else "
     "max({0}, {1}) + math.log1p(math.exp(-abs({0} - {1}))))",
     _jvp_logaddexp)
-max_p, max_ = binary("max", np.maximum, "np.maximum({0}, {1})", _jvp_max, inputs="any")
-min_p, min_ = binary("min", np.minimum, "np.minimum({0}, {1})", _jvp_min, inputs="any")
+max_p, max_ = binary("max", np.maximum, "np.maximum({0}, {1})", _jvp_max, inputs="ordered")
+min_p, min_ = binary("min", np.minimum, "np.minimum({0}, {1})", _jvp_min, inputs="ordered")
 atan2_p, atan2 = binary("atan2", np.arctan2, "math.atan2({0}, {1})", _jvp_atan2)
-rem_p, rem = binary("rem", np.mod, "np.mod({0}, {1})", _jvp_rem, inputs="number")
+rem_p, rem = binary("rem", np.mod, "np.mod({0}, {1})", _jvp_rem, inputs="real")
 floor_divide_p, floor_divide = binary("floor_divide", np.floor_divide, "({0} // {1})", "zero",
-                                      inputs="number")
+                                      inputs="real")
 hypot_p, hypot = binary("hypot", np.hypot, "math.hypot({0}, {1})", _jvp_hypot)
 nextafter_p, nextafter = binary("nextafter", np.nextafter, "np.nextafter({0}, {1})", "zero")
 
 eq_p, eq = binary("eq", np.equal, "({0} == {1})", output="bool", inputs="any")
 ne_p, ne = binary("ne", np.not_equal, "({0} != {1})", output="bool", inputs="any")
-lt_p, lt = binary("lt", np.less, "({0} < {1})", output="bool", inputs="any")
-le_p, le = binary("le", np.less_equal, "({0} <= {1})", output="bool", inputs="any")
-gt_p, gt = binary("gt", np.greater, "({0} > {1})", output="bool", inputs="any")
-ge_p, ge = binary("ge", np.greater_equal, "({0} >= {1})", output="bool", inputs="any")
+lt_p, lt = binary("lt", np.less, "({0} < {1})", output="bool", inputs="ordered")
+le_p, le = binary("le", np.less_equal, "({0} <= {1})", output="bool", inputs="ordered")
+gt_p, gt = binary("gt", np.greater, "({0} > {1})", output="bool", inputs="ordered")
+ge_p, ge = binary("ge", np.greater_equal, "({0} >= {1})", output="bool", inputs="ordered")
 and_p, and_ = binary("and", np.bitwise_and, "({0} & {1})", "zero", inputs="int")
 or_p, or_ = binary("or", np.bitwise_or, "({0} | {1})", "zero", inputs="int")
 xor_p, xor = binary("xor", np.bitwise_xor, "({0} ^ {1})", "zero", inputs="int")
 
+
+
+# -- complex parts ----------------------------------------------------------------------------
+# Transposes follow the pairing <a, b> = re(a * b) (no conjugate), so `grad` of a real
+# function of complex z is df/dx - i df/dy, as in JAX.
+
+real_p, real = unary("real", np.real, "{0}.real", "linear", inputs="complex", output="real")
+imag_p, imag = unary("imag", np.imag, "{0}.imag", "linear", inputs="complex", output="real")
+conj_p, conj = unary("conj", np.conjugate, "{0}.conjugate()", "linear", inputs="complex")
+complex_p, complex_ = binary("complex", lambda x, y: x + 1j * y, "complex({0}, {1})",
+                             inputs="float", output="complex")
+
+
+def _jvp_complex(tx, ty, x, y, out):
+    return _only(tx, lambda t: complex_(t, 0.0)), _only(ty, lambda t: complex_(0.0, t))
+
+
+jvp_rules[complex_p] = _binary_jvp_rule(complex_p, _jvp_complex)
+transpose_rules[real_p] = lambda ct, x: [_only(ct, lambda c: complex_(c, 0.0))]
+transpose_rules[imag_p] = lambda ct, x: [_only(ct, lambda c: complex_(0.0, neg(c)))]
+transpose_rules[conj_p] = lambda ct, x: [_only(ct, conj)]
+
+
+def _transpose_complex(ct, x, y):
+    return [unbroadcast(_only(ct, real), x.aval) if is_undefined(x) else None,
+            unbroadcast(_only(ct, lambda c: neg(imag(c))), y.aval) if is_undefined(y) else None]
+
+
+transpose_rules[complex_p] = _transpose_complex

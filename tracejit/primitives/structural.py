@@ -136,13 +136,20 @@ def convert(x, dtype):
 
 abstract_eval_rules[convert_p] = lambda x, *, new_dtype: ShapedArray(
     x.shape, dtypes.check_supported(new_dtype))
-impl_rules[convert_p] = lambda x, *, new_dtype: np.asarray(x).astype(new_dtype)
+def _convert_impl(x, *, new_dtype):
+    x = np.asarray(x)
+    if dtypes.is_complex(x.dtype) and not dtypes.is_complex(new_dtype):
+        x = x.real  # NumPy's astype drops the imaginary part too, with a warning
+    return x.astype(new_dtype)
+
+
+impl_rules[convert_p] = _convert_impl
 
 
 def _convert_jvp(primals, tangents, *, new_dtype):
     (x,), (t,) = primals, tangents
     out = convert(x, new_dtype)
-    if is_zero(t) or not (dtypes.is_float(new_dtype) and dtypes.is_float(_aval(x).dtype)):
+    if is_zero(t) or not (dtypes.is_inexact(new_dtype) and dtypes.is_inexact(_aval(x).dtype)):
         return out, Zero(ShapedArray(_aval(x).shape, new_dtype))
     return out, convert(t, new_dtype)
 

@@ -43,8 +43,9 @@ def tangent_aval(aval: ShapedArray) -> ShapedArray:
 
 
 def has_tangent(aval: ShapedArray) -> bool:
-    """Only floating-point arrays carry derivatives; ints, bools and tapes flow through."""
-    return isinstance(aval, ShapedArray) and dtypes.is_float(aval.dtype)
+    """Only float and complex arrays carry derivatives; ints, bools and tapes flow
+    through."""
+    return isinstance(aval, ShapedArray) and dtypes.is_inexact(aval.dtype)
 
 
 jvp_rules: dict[Primitive, Callable] = {}
