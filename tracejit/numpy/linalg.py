@@ -5,7 +5,7 @@ Decompositions are primitives (`primitives/decompositions.py`); `det`, `matrix_p
 `norm`, `multi_dot`, `eigvalsh`, `lstsq`, `pinv`, `matrix_rank` and `cond` are compositions
 of them and of products. `pinv` has its own derivative (the pseudo-inverse's, valid where the
 rank does not change), so `pinv` and `lstsq` differentiate at repeated singular values too.
-`eig` and `eigvals` need complex results and raise NotImplementedError.
+`eig` and `eigvals` need complex decompositions and raise NotImplementedError.
 """
 
 from __future__ import annotations
@@ -267,28 +267,36 @@ def _default_rcond(a):
     return _default_rcond_of(a.shape, a.dtype)
 
 
-def _inverted_singular_values(sv, rcond):
-    """1/s for the singular values above rcond · max(s), 0 for the rest (the cut is made on
-    the values, so it does not move under differentiation)."""
+def _kept_singular_values(sv, cut):
+    """Which singular values are above the cut atol + rtol · max(s), `cut` = (atol, rtol)
+    (NumPy's rcond is (0, rcond)). The cut is made on the values, so it does not move under
+    differentiation."""
     from .. import api
-    from . import max, where
+    from . import max
+    atol, rtol = cut
     sv_c = api.stop_gradient(sv)
-    large = sv_c > rcond * max(sv_c, axis=-1, keepdims=True)
+    return sv_c > atol + rtol * max(sv_c, axis=-1, keepdims=True)
+
+
+def _inverted_singular_values(sv, cut):
+    """1/s for the singular values above the cut, 0 for the rest."""
+    from . import where
+    large = _kept_singular_values(sv, cut)
     return where(large, 1.0 / where(large, sv, 1.0), 0.0)
 
 
-def _pinv_value(rcond, a):
+def _pinv_value(cut, a):
     from . import matmul
     u, sv, vh = svd(a, full_matrices=False)
-    return matmul(dc._mT(vh), _inverted_singular_values(sv, rcond)[..., :, None] * dc._mT(u))
+    return matmul(dc._mT(vh), _inverted_singular_values(sv, cut)[..., :, None] * dc._mT(u))
 
 
-def _pinv_jvp(rcond, primals, tangents):
+def _pinv_jvp(cut, primals, tangents):
     """dP = −P dA P + P Pᵀ dAᵀ (I − A P) + (I − P A) dAᵀ Pᵀ P: the derivative of the
     pseudo-inverse where the rank is constant (Golub and Pereyra, 1973)."""
     from . import matmul as mm
     (a,), (da,) = primals, tangents
-    p = _pinv_core(rcond, a)
+    p = _pinv_core(cut, a)
     pt, dat = dc._mT(p), dc._mT(da)
     first = -mm(p, mm(da, p))
     second = mm(mm(p, pt), dat - mm(mm(dat, a), p))
@@ -322,7 +330,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
     if 0 in tuple(a.shape[-2:]):  # NumPy: the empty (n, m) result
         from . import zeros
         return zeros(tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]), dtype=a.dtype)
-    return _pinv_core(float(rcond), a)
+    return _pinv_core((0.0, float(rcond)), a)
 
 
 def lstsq(a, b, rcond=None):
@@ -343,7 +351,7 @@ def lstsq(a, b, rcond=None):
         raise ValueError(f"lstsq: incompatible dimensions: a is {tuple(a.shape)}, b is "
                          f"{tuple(b.shape)}")
     rcond = _default_rcond(a) if rcond is None else float(rcond)
-    x = matmul(_pinv_core(rcond, a), b)
+    x = matmul(_pinv_core((0.0, float(rcond)), a), b)
     sv = svdvals(a)
     rank = matrix_rank(a, tol=rcond * _max_or_zero(sv))
     if m > n:
@@ -428,8 +436,9 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
 def _needs_complex(name):
     def fn(*args, **kwargs):
         raise NotImplementedError(f"tracejit.numpy.linalg.{name}: the eigenvalues of a "
-                                  "general matrix are complex, and tracejit has no complex "
-                                  "numbers yet; for symmetric matrices use eigh/eigvalsh")
+                                  "general matrix are complex, and tracejit's decompositions "
+                                  "are of real matrices only; for symmetric matrices use "
+                                  "eigh/eigvalsh")
     fn.__name__ = name
     return fn
 

@@ -174,14 +174,16 @@ def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
     """The pseudo-inverse with SciPy's cut: singular values at most atol + rtol · max(s)
     are dropped (rtol by default max(m, n) · eps when atol is not given, else 0)."""
     a = _la._float_array(a, "pinv", square=False)
-    if atol not in (None, 0, 0.0):
-        raise NotImplementedError("scipy.linalg.pinv: an absolute cut (atol) is not "
-                                  "offered; pass rtol")
     if rtol is None:
-        rtol = _la._default_rcond_of(a.shape, a.dtype) if atol is None else 0.0
-    p = _la._pinv_core(float(rtol), a)
+        rtol = _la._default_rcond_of(a.shape, a.dtype) if atol in (None, 0, 0.0) else 0.0
+    cut = (0.0 if atol is None else float(atol), float(rtol))
+    if cut[0] < 0 or cut[1] < 0:
+        raise ValueError("pinv: atol and rtol values must be positive")
+    p = _la._pinv_core(cut, a)
     if return_rank:
-        return p, _la.matrix_rank(a, rtol=rtol)
+        from .. import numpy as tnp
+        kept = _la._kept_singular_values(_la.svdvals(a), cut)
+        return p, tnp.sum(kept, axis=-1)
     return p
 
 
