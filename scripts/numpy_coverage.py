@@ -129,7 +129,7 @@ def _probe(tfn, nfn) -> tuple[str, str, str, str]:
             continue
         value = "yes" if _agrees(got, want) or _uninitialized(tfn, got, want) else "differs"
         notes = []
-        floats = [k for k, x in enumerate(_leaves(got)) if x.dtype.kind == "f"]
+        floats = [k for k, x in enumerate(_leaves(got)) if x.dtype.kind in "fc"]
         # arrays are traced; everything else (counts, axes, shifts, dtypes) is static, as a
         # user would close over it
         traced = [k for k, a in enumerate(args) if isinstance(a, np.ndarray)]
@@ -145,7 +145,7 @@ def _probe(tfn, nfn) -> tuple[str, str, str, str]:
         else:
             def loss(*arrays, floats=tuple(floats)):
                 outs = _leaves_traced(call(*arrays))
-                return sum(tnp.sum(outs[k]) for k in floats)
+                return sum(tnp.sum(tnp.real(outs[k])) for k in floats)
             try:
                 with np.errstate(all="ignore"):
                     g = tj.grad(loss)(*arrays)
@@ -238,9 +238,9 @@ def render() -> str:
            "Each function tracejit has is probed with the first of a fixed list of argument "
            "sets that NumPy accepts (`_probe_args` in the script). **value**: tracejit's "
            "result on the probe agrees with NumPy's (`differs`: it does not, a bug); **grad**: "
-           "`tracejit.grad` of the sum of its float outputs with respect to the first "
-           "argument runs (— when there is no float output or first argument to "
-           "differentiate); **jit**: `tracejit.jit` lowers it to generated loop code. "
+           "`tracejit.grad` of the sum of its float outputs (real parts of complex ones) with "
+           "respect to the first argument runs (— when there is no float output or first "
+           "argument to differentiate); **jit**: `tracejit.jit` lowers it to generated loop code. "
            "Derivatives and compiled values are checked against finite differences and "
            "NumPy in the test suite, not here.", ""]
     out += _section("numpy", np, tnp, [n for n in _public(np) if n not in ("linalg", "fft")],

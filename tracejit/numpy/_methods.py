@@ -45,7 +45,10 @@ def _install() -> None:
     Tracer.__setitem__ = tnp._indexing.setitem_error
     Tracer.T = property(lambda self: tnp.transpose(self))
     Tracer.mT = property(lambda self: tnp.swapaxes(self, -1, -2))
-    Tracer.real = property(lambda self: self)
+    Tracer.real = property(lambda self: tnp.real(self))
+    Tracer.imag = property(lambda self: tnp.imag(self))
+    Tracer.conj = lambda self: tnp.conjugate(self)
+    Tracer.conjugate = lambda self: tnp.conjugate(self)
 
     def reshape(self, *shape, order="C"):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
@@ -111,7 +114,11 @@ def _array_function(self, func, types, args, kwargs):
     module = getattr(func, "__module__", "") or ""
     name = func.__name__
     fn = None
-    if module in ("numpy", "numpy.core.fromnumeric", "numpy.core.numeric") or \
+    if module.startswith("numpy.fft"):  # np.fft.fft(t) is tnp.fft.fft(t)
+        fn = getattr(tnp.fft, name, None)
+    elif module.startswith("numpy.linalg"):
+        fn = getattr(tnp.linalg, name, None)
+    elif module in ("numpy", "numpy.core.fromnumeric", "numpy.core.numeric") or \
             module.startswith("numpy._core") or module.startswith("numpy.core") or \
             module.startswith("numpy.lib") or module == "numpy":
         fn = getattr(tnp, name, None)

@@ -66,12 +66,6 @@ def complex_dtype(dtype) -> np.dtype:
     return _COMPLEX_OF.get(np.dtype(dtype), np.dtype("complex128"))
 
 
-def real_dtype(dtype) -> np.dtype:
-    """float32 for complex64 and float32, float64 for everything else."""
-    dtype = np.dtype(dtype)
-    return np.dtype("float32") if dtype in (np.float32, np.complex64) else np.dtype("float64")
-
-
 def _fft_abstract(x, *, fft_type, fft_lengths):
     if fft_type not in FFT_TYPES:
         raise ValueError(f"fft: unknown fft_type {fft_type!r} (one of {FFT_TYPES})")
