@@ -131,17 +131,52 @@ def det(a, overwrite_a=False, check_finite=True):
 def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
          type=1, check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, read from its `lower`
-    (or upper) triangle. The generalized problem (`b`) and the subsets are not offered."""
+    (or upper) triangle. With a positive definite `b` (read the same way), the generalized
+    problem of `type` 1 (a v = w b v), 2 (a b v = w v) or 3 (b a v = w v), reduced to a
+    standard one through b's Cholesky factor L (LAPACK's sygst reduction, written with
+    differentiable primitives): L⁻¹ a L⁻ᵀ or Lᵀ a L, eigenvectors mapped back by L⁻ᵀ (types 1
+    and 2, so vᵀ b v = I) or L (type 3). The subsets are not offered."""
     if b is not None:
-        raise NotImplementedError("scipy.linalg.eigh: the generalized problem (b=...) is "
-                                  "not offered; for positive definite b, reduce it with "
-                                  "cholesky and solve_triangular")
+        if type not in (1, 2, 3):
+            raise ValueError(f"scipy.linalg.eigh: type must be 1, 2 or 3, got {type!r}")
+        if subset_by_index is not None or subset_by_value is not None:
+            raise NotImplementedError("scipy.linalg.eigh: subset_by_index/subset_by_value "
+                                      "are not offered")
+        w, v = _generalized_eigh(a, b, lower, type)
+        return w if eigvals_only else (w, v)
     if subset_by_index is not None or subset_by_value is not None:
         raise NotImplementedError("scipy.linalg.eigh: subset_by_index/subset_by_value are "
                                   "not offered; take the eigenvalues you need from the "
                                   "full result")
     w, v = _la.eigh(a, UPLO="L" if lower else "U")
     return w if eigvals_only else (w, v)
+
+
+def _symmetric_from(a, lower):
+    """The symmetric matrix whose `lower` (or upper) triangle `a` holds."""
+    from .. import numpy as tnp
+    t = tnp.tril(a) if lower else tnp.triu(a)
+    return t + tnp.swapaxes(tnp.tril(a, -1) if lower else tnp.triu(a, 1), -1, -2)
+
+
+def _generalized_eigh(a, b, lower, kind):
+    from .. import numpy as tnp
+    a = _symmetric_from(_la._float_array(a, "eigh", square=True), lower)
+    b = _symmetric_from(_la._float_array(b, "eigh", square=True), lower)
+    if tnp.shape(a) != tnp.shape(b):
+        raise ValueError(f"scipy.linalg.eigh: a and b must have one shape, got "
+                         f"{tnp.shape(a)} and {tnp.shape(b)}")
+    L = _la.cholesky(b)
+    if kind == 1:  # L⁻¹ a L⁻ᵀ = L⁻¹ (L⁻¹ a)ᵀ for symmetric a
+        c = solve_triangular(L, tnp.swapaxes(solve_triangular(L, a, lower=True), -1, -2),
+                             lower=True)
+    else:  # Lᵀ a L
+        c = tnp.matmul(tnp.swapaxes(L, -1, -2), tnp.matmul(a, L))
+    c = (c + tnp.swapaxes(c, -1, -2)) * 0.5  # symmetric to the last bit
+    w, u = _la.eigh(c)
+    if kind == 3:
+        return w, tnp.matmul(L, u)
+    return w, solve_triangular(L, u, trans=1, lower=True)
 
 
 def eigvalsh(a, b=None, *, lower=True, **kwargs):
