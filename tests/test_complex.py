@@ -253,3 +253,21 @@ def test_float32_parts_stay_float32():
     g = tj.grad(lambda z: tnp.sum(tnp.abs(z) ** 2))(z)
     assert g.dtype == np.complex64
     np.testing.assert_allclose(g, 2 * np.conj(z), rtol=1e-6)
+
+
+def test_complex_solve_and_inv():
+    n = 4
+    a = _z((n, n)) + 3 * np.eye(n)
+    b = _z(n)
+    np.testing.assert_allclose(tnp.linalg.solve(a, b), np.linalg.solve(a, b), rtol=1e-12)
+    np.testing.assert_allclose(tj.jit(tnp.linalg.inv)(a), np.linalg.inv(a), rtol=1e-12,
+                               atol=1e-14)
+    check_grads(lambda a, b: tnp.linalg.solve(a, b), (a, b), order=2)
+    check_grads(lambda a: tnp.linalg.inv(a), (a,), order=1)
+    # f = |x|^2 with a x = b, x = a^-1 b: by the convention, grad_b = 2 a^-T conj(x)
+    f = lambda a, b: tnp.sum(tnp.abs(tnp.linalg.solve(a, b)) ** 2)
+    x = np.linalg.solve(a, b)
+    gb = tj.jit(tj.grad(f, argnums=1))(a, b)
+    np.testing.assert_allclose(gb, 2 * np.linalg.solve(a.T, np.conj(x)), rtol=1e-11)
+    with pytest.raises(TypeError, match="complex matrices are not supported"):
+        tj.make_ir(tnp.linalg.cholesky)(a)

@@ -50,10 +50,14 @@ DECOMPOSITIONS = (solve_p, triangular_solve_p, inv_p, slogdet_p, cholesky_p, eig
                   qr_p)
 
 
-def _square(name: str, a: ShapedArray) -> None:
+def _square(name: str, a: ShapedArray, complex_ok: bool = False) -> None:
+    """Square float matrices; complex ones too for `complex_ok` (solve, inv: their rules are
+    products and solves, right for complex values under the plain transpose)."""
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"{name}: expected a square matrix (or a stack of them) in the last "
                          f"two axes, got shape {a.shape}")
+    if complex_ok and dtypes.is_complex(a.dtype):
+        return
     if not dtypes.is_float(a.dtype):
         raise TypeError(f"{name}: expected real floating-point matrices, got {a.dtype}"
                         + (" (decompositions of complex matrices are not supported)"
@@ -61,7 +65,7 @@ def _square(name: str, a: ShapedArray) -> None:
 
 
 def _solve_abstract(a, b, **_):
-    _square("solve", a)
+    _square("solve", a, complex_ok=True)
     if b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
         raise ShapeError(f"solve: the right-hand side {b.shape} does not match the matrix "
                          f"{a.shape} (expected {a.shape[:-1]} + (k,))")
@@ -71,17 +75,22 @@ def _solve_abstract(a, b, **_):
 
 
 abstract_eval_rules[solve_p] = _solve_abstract
-abstract_eval_rules[triangular_solve_p] = _solve_abstract
+def _triangular_solve_abstract(a, b, **params):
+    _square("triangular_solve", a)
+    return _solve_abstract(a, b, **params)
 
 
-def _same_abstract(name):
+abstract_eval_rules[triangular_solve_p] = _triangular_solve_abstract
+
+
+def _same_abstract(name, complex_ok=False):
     def rule(a):
-        _square(name, a)
+        _square(name, a, complex_ok)
         return ShapedArray(a.shape, a.dtype)
     return rule
 
 
-abstract_eval_rules[inv_p] = _same_abstract("inv")
+abstract_eval_rules[inv_p] = _same_abstract("inv", complex_ok=True)
 abstract_eval_rules[cholesky_p] = _same_abstract("cholesky")
 
 
