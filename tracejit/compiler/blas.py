@@ -4,9 +4,10 @@ Generated code calls `numba_xxgemm`, Numba's helper that reaches SciPy's OpenBLA
 (`libscipy_openblas`), a thread pool separate from NumPy's.
 On a busy 2-core machine two BLAS threads ran 10-50x slower than one (notes/numba.md, §7),
 so compiled programs run their matmuls on `TRACEJIT_BLAS_THREADS` threads (default 1).
-The exception is a call big enough that waking threads costs nothing next to it
-(`codegen.BLAS_THREAD_FLOPS`, about 20 ms of work): the generated code switches BLAS to
-every core around it and back to one after, unless TRACEJIT_BLAS_THREADS is set.
+The exception is a call big enough that waking threads costs little next to it
+(`codegen.BLAS_THREAD_FLOPS`, a 256^3 product: about 0.6 ms of work): the generated code
+switches BLAS to every core around it and back to one after, unless TRACEJIT_BLAS_THREADS
+is set.
 """
 
 from __future__ import annotations

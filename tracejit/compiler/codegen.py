@@ -47,13 +47,16 @@ PARALLEL_MIN_ITERATIONS = 1 << 14
 # 4x4x4 0.33 vs 0.16 us, 8x8x8 0.47 vs 0.60 us, 16x16x16 1.6 vs 2.6 us, 32x64x64 51 vs 93 us.
 TINY_PRODUCT = 256
 
-# BLAS and LAPACK calls of at least this many floating-point operations (about 20 ms on one
-# core) run on every core, then BLAS goes back to one thread (`blas.py` explains why one is
-# the rule). W13's Gaussian-process likelihood, n = 2000 (a Cholesky factorization, its
-# derivative's triangular solves and products, ~1e10 operations): jit(value_and_grad) took
-# 0.71 s on one BLAS thread and 0.52 s on two, JAX 0.62 s (it uses both cores; 0.96 s pinned
-# to one). Setting TRACEJIT_BLAS_THREADS fixes the count and turns this off.
-BLAS_THREAD_FLOPS = 1 << 28
+# BLAS and LAPACK calls of at least this many floating-point operations (a 256^3 product,
+# about 0.6 ms on one core in float64) run on every core, then BLAS goes back to one thread
+# (`blas.py` explains why one is the rule). Measured here, jit of a product (2 cores, median
+# of 200 calls, one thread against two): n = 128 (4e6 operations) f64 105 vs 90-119 us, no
+# gain; n = 256 (3.4e7) f64 683-800 vs 597-599 us, f32 357-413 vs 201-312 us. W3's MLP
+# (three 1e8-operation float32 products): 2.24 ms on one thread, 1.24-1.27 ms switching.
+# W13's Gaussian-process likelihood, n = 2000 (~1e10 operations): 0.71 s on one BLAS thread
+# and 0.52 s on two, JAX 0.62 s. Setting TRACEJIT_BLAS_THREADS fixes the count and turns this
+# off.
+BLAS_THREAD_FLOPS = 1 << 25
 
 
 def _blas_thread_count() -> int:
