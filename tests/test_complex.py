@@ -271,3 +271,60 @@ def test_complex_solve_and_inv():
     np.testing.assert_allclose(gb, 2 * np.linalg.solve(a.T, np.conj(x)), rtol=1e-11)
     with pytest.raises(TypeError, match="complex matrices are not supported"):
         tj.make_ir(tnp.linalg.cholesky)(a)
+
+
+A3 = np.array([1 + 2j, 3 - 1j, -0.5 + 0.25j])
+B3 = np.array([0.5 - 1j, 2 + 2j, 1j])
+
+
+@pytest.mark.parametrize("name, got, want", [
+    ("vdot", lambda: tnp.vdot(A3, B3), lambda: np.vdot(A3, B3)),
+    ("vecdot", lambda: tnp.vecdot(A3, B3), lambda: np.vecdot(A3, B3)),
+    ("correlate", lambda: tnp.correlate(A3, B3), lambda: np.correlate(A3, B3)),
+    ("cov", lambda: tnp.cov(np.stack([A3, B3])), lambda: np.cov(np.stack([A3, B3]))),
+    ("corrcoef", lambda: tnp.corrcoef(np.stack([A3, B3])),
+     lambda: np.corrcoef(np.stack([A3, B3]))),
+    ("norm", lambda: tnp.linalg.norm(A3), lambda: np.linalg.norm(A3)),
+    ("norm fro", lambda: tnp.linalg.norm(np.outer(A3, B3)),
+     lambda: np.linalg.norm(np.outer(A3, B3))),
+    ("norm 1", lambda: tnp.linalg.norm(np.outer(A3, B3), 1),
+     lambda: np.linalg.norm(np.outer(A3, B3), 1)),
+    ("norm 0", lambda: tnp.linalg.norm(np.array([0j, 1j]), 0),
+     lambda: np.linalg.norm(np.array([0j, 1j]), 0)),
+    ("gradient", lambda: tnp.gradient(A3), lambda: np.gradient(A3)),
+    ("interp", lambda: tnp.interp(0.5, [0, 1], [1j, 2 + 1j]),
+     lambda: np.interp(0.5, [0, 1], [1j, 2 + 1j])),
+    ("float_power", lambda: tnp.float_power(A3, 2), lambda: np.float_power(A3, 2)),
+    ("rint", lambda: tnp.rint(A3 * 1.6), lambda: np.rint(A3 * 1.6)),
+    ("nansum", lambda: tnp.nansum(np.array([1 + 1j, np.nan, 2j])),
+     lambda: np.nansum(np.array([1 + 1j, np.nan, 2j]))),
+    ("nan_to_num", lambda: tnp.nan_to_num(np.array([np.nan + 1j, np.inf])),
+     lambda: np.nan_to_num(np.array([np.nan + 1j, np.inf]))),
+    ("astype bool", lambda: tj.jit(lambda z: z.astype(bool))(np.array([1j, 0j, 1 + 0j])),
+     lambda: np.array([1j, 0j, 1 + 0j]).astype(bool)),
+])
+def test_functions_that_conjugate_or_keep_complex_values(name, got, want):
+    g, w = np.asarray(got()), np.asarray(want())
+    assert g.dtype == w.dtype, (name, g.dtype, w.dtype)
+    np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_derivatives_at_zero_and_of_sign():
+    z0 = np.array([0j, 1 + 1j, -2 + 0.5j])
+    # |z| has no derivative at 0: it is taken as 0 there, in both modes
+    g = tj.grad(lambda z: tnp.sum(tnp.abs(z)))(z0)
+    np.testing.assert_allclose(g, [0, *(np.conj(z0[1:]) / np.abs(z0[1:]))], atol=1e-15)
+    np.testing.assert_allclose(tj.grad(tnp.var)(np.full(3, 1 + 1j)), 0, atol=1e-15)
+    # sign(z) = z / |z| is smooth away from 0
+    check_grads(lambda z: tnp.real(tnp.sum(tnp.sign(z) * B3[1:])), (z0[1:],), order=2)
+    assert np.isfinite(tj.grad(lambda z: tnp.real(tnp.sum(tnp.sign(z) * B3)))(z0)).all()
+
+
+def test_orderings_and_decompositions_of_complex_values_refuse():
+    for f in (tnp.max, tnp.argmax, tnp.median):
+        with pytest.raises(TypeError, match="complex"):
+            tj.make_ir(f)(A3)
+    with pytest.raises(TypeError, match="complex matrices are not supported"):
+        tnp.linalg.svd(np.outer(A3, B3))  # concrete too, not only when traced
+    with pytest.raises(TypeError, match="singular values"):
+        tnp.linalg.norm(np.outer(A3, B3), 2)

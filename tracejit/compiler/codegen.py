@@ -123,7 +123,7 @@ def literal(value, dtype) -> str:
 def cast(expr: str, dtype, from_dtype=None) -> str:
     dtype = np.dtype(dtype)
     if from_dtype is not None and dtypes.is_complex(from_dtype) and \
-            not dtypes.is_complex(dtype):
+            not dtypes.is_complex(dtype) and not dtypes.is_bool(dtype):
         expr = f"({expr}).real"  # as NumPy's astype: the imaginary part is dropped
     if dtypes.is_bool(dtype):
         return f"({expr} != 0)"

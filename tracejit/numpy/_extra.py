@@ -65,9 +65,9 @@ def matrix_transpose(x, /):
 
 
 def vecdot(x1, x2, /, *, axis=-1):
-    """Sum over `axis` of x1 · x2, broadcasting the other axes."""
+    """Sum over `axis` of conj(x1) · x2, broadcasting the other axes."""
     tnp = _tnp()
-    return tnp.sum(tnp.multiply(x1, x2), axis=axis)
+    return tnp.sum(tnp.multiply(tnp.conjugate(x1), x2), axis=axis)
 
 
 def matvec(x1, x2, /):
@@ -261,7 +261,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         avg = tnp.mean(x, axis=1)
         fact = n - ddof
         xc = x - avg[:, None]
-        c = tnp.matmul(xc, tnp.transpose(xc)) / fact
+        c = tnp.matmul(xc, tnp.conjugate(tnp.transpose(xc))) / fact
     else:
         wsum = tnp.sum(w)
         avg = tnp.sum(x * w, axis=1) / wsum
@@ -273,7 +273,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
             aw = tnp.astype(tnp.asarray(as_operand(aweights)), x.dtype)
             fact = wsum - ddof * tnp.sum(w * aw) / wsum
         xc = x - avg[:, None]
-        c = tnp.matmul(xc * w, tnp.transpose(xc)) / fact
+        c = tnp.matmul(xc * w, tnp.conjugate(tnp.transpose(xc))) / fact
     return c[0, 0] if c.shape == (1, 1) else c
 
 
@@ -282,8 +282,11 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     c = cov(x, y, rowvar, dtype=dtype)
     if c.ndim == 0:
         return c / c
-    d = tnp.sqrt(tnp.diagonal(c))
-    return tnp.clip(c / d[:, None] / d[None, :], -1.0, 1.0)
+    d = tnp.sqrt(tnp.real(tnp.diagonal(c)))
+    r = c / d[:, None] / d[None, :]
+    if iscomplexobj(r):  # NumPy clips both parts
+        return tnp.clip(tnp.real(r), -1.0, 1.0) + 1j * tnp.clip(tnp.imag(r), -1.0, 1.0)
+    return tnp.clip(r, -1.0, 1.0)
 
 
 def digitize(x, bins, right=False):

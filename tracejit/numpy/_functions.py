@@ -96,7 +96,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
         spacing = list(varargs)
     else:
         raise TypeError("invalid number of arguments")
-    dt = aval(f).dtype if dtypes.is_float(aval(f).dtype) else np.dtype(np.float64)
+    dt = aval(f).dtype if dtypes.is_inexact(aval(f).dtype) else np.dtype(np.float64)
     fx = cast(f, dt)
     outs = []
     for ax, h in zip(axes, spacing):
@@ -228,8 +228,12 @@ def _check_mode(mode):
 
 
 def correlate(a, v, mode="valid"):
-    """Cross-correlation of two 1-D sequences: z[k] = sum_n a[n + k] * v[n]."""
+    """Cross-correlation of two 1-D sequences: z[k] = sum_n a[n + k] * conj(v[n])."""
     _check_mode(mode)
+    v = as_operand(v)
+    if dtypes.is_complex(aval(v).dtype):
+        from ._ufuncs import conjugate
+        v = conjugate(v)
     full, n, m = _correlate_full(a, v)
     return _mode_slice(full, n, m, mode, reversed_=m > n)
 
@@ -252,7 +256,8 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         raise NotImplementedError("tracejit.numpy.interp does not support period=")
     x = cast(as_operand(x), np.float64)
     xp = cast(as_operand(xp), np.float64)
-    fp = cast(as_operand(fp), np.float64)
+    fp = as_operand(fp)  # complex values interpolate as NumPy's: complex128
+    fp = cast(fp, np.complex128 if dtypes.is_complex(aval(fp).dtype) else np.float64)
     if len(shape(xp)) != 1 or len(shape(fp)) != 1:
         raise ValueError("object too deep for desired array" if max(len(shape(xp)),
                          len(shape(fp))) > 1 else "object of too small depth for desired "
@@ -402,6 +407,10 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     from ._ufuncs import isinf, isnan
     x = as_operand(x)
     dt = aval(x).dtype
+    if dtypes.is_complex(dt):  # each part on its own, as NumPy
+        from ..primitives import elementwise as ew
+        parts = [nan_to_num(p, copy, nan, posinf, neginf) for p in (ew.real(x), ew.imag(x))]
+        return ew.complex_(*parts)
     if not dtypes.is_float(dt):
         return x
     info = np.finfo(dt)
@@ -416,7 +425,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
 def _nan_replaced(a, value):
     from ._ufuncs import isnan
     a = as_operand(a)
-    if not dtypes.is_float(aval(a).dtype):
+    if not dtypes.is_inexact(aval(a).dtype):
         return a, None
     mask = isnan(a)
     return where(mask, cast(as_operand(value), aval(a).dtype), a), mask

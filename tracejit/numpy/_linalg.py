@@ -6,12 +6,13 @@ import string
 
 import numpy as np
 
+from .. import dtypes
 from ..errors import ShapeError, user_location
 from ..primitives import elementwise as ew
 from ..primitives import reductions as rd
 from ..primitives import structural as st
 from ..primitives.linalg import dot_general
-from ._base import as_operand, broadcast_shapes, broadcast_to, cast, result_dtype, shape
+from ._base import as_operand, aval, broadcast_shapes, broadcast_to, cast, result_dtype, shape
 
 
 def _prepare(a, b):
@@ -75,6 +76,8 @@ def vdot(a, b, /):
     fa, fb = st.reshape(a, (int(np.prod(shape(a))),)), st.reshape(b, (int(np.prod(shape(b))),))
     if shape(fa) != shape(fb):
         raise _mismatch("vdot", shape(a), shape(b))
+    if dtypes.is_complex(aval(fa).dtype):  # NumPy conjugates the first operand
+        fa = ew.conj(fa)
     return dot_general(fa, fb, ((0,), (0,)))
 
 

@@ -286,6 +286,9 @@ def _median(a, axis, keepdims, nan_aware):
     from ._reductions import sum as sum_
     from ._ufuncs import add, equal, floor_divide, isnan, logical_not, multiply, subtract, where
     a = as_operand(a)
+    if dtypes.is_complex(aval(a).dtype):
+        raise TypeError("median of complex values is not supported: complex numbers have "
+                        "no order to sort by")
     dt = aval(a).dtype if dtypes.is_float(aval(a).dtype) else np.dtype(np.float64)
     in_shape = shape(a)
     x, axes, kept = _to_last(cast(a, dt), axis)

@@ -58,6 +58,8 @@ def _unary_keep(ufunc, prim_fn, rounding=False):
     def fn(x, /):
         x = as_operand(x)
         dtype = ufunc_dtype(ufunc, x)
+        if rounding and dtypes.is_complex(dtype):  # NumPy's rint rounds both parts
+            return ew.complex_(fn(ew.real(x)), fn(ew.imag(x)))
         if rounding and not dtypes.is_float(dtype):
             return cast(x, dtype)
         if ufunc is np.absolute and dtypes.is_bool(dtype):  # abs of bools is the identity
@@ -256,8 +258,8 @@ def power(x1, x2, /):
         e = np.asarray(exponent)
         # builtins.abs: this module's `abs` is NumPy's (it would record an equation while a
         # transform stages everything)
-        if e.ndim == 0 and float(e) == int(e) and builtins.abs(int(e)) <= 64 and \
-                e.dtype.kind != "b":
+        if e.ndim == 0 and e.dtype.kind not in "bc" and float(e) == int(e) and \
+                builtins.abs(int(e)) <= 64:
             if not dtypes.is_inexact(dtype) and int(e) < 0:
                 raise ValueError("Integers to negative integer powers are not allowed.")
             return ew.integer_pow(cast(a, dtype), int(e))
@@ -272,7 +274,11 @@ def power(x1, x2, /):
 
 
 def float_power(x1, x2, /):
-    return power(cast(as_operand(x1), np.float64), cast(as_operand(x2), np.float64))
+    """power in float64, or complex128 when an operand is complex (as NumPy)."""
+    a, b = as_operand(x1), as_operand(x2)
+    complex_ = dtypes.is_complex(dtype_item(a)[0]) or dtypes.is_complex(dtype_item(b)[0])
+    dt = np.complex128 if complex_ else np.float64
+    return power(cast(a, dt), cast(b, dt))
 
 
 def fmax(x1, x2, /):

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import dtypes
 from ..primitives import decompositions as dc
 from ._base import as_operand
 
@@ -46,9 +47,15 @@ class LstsqResult(NamedTuple):
     s: object
 
 
-def _float_array(a, name: str, square: bool):
+def _float_array(a, name: str, square: bool, complex_ok: bool = False):
+    """`a` as a float (or, with `complex_ok`, complex) stack of matrices. Only solve and inv
+    take complex matrices; the other decompositions would give NumPy's answer for
+    concrete complex arrays and an error when traced, so they refuse both."""
     from . import asarray, astype, result_type
     a = asarray(as_operand(a))
+    if dtypes.is_complex(a.dtype) and not complex_ok:
+        raise TypeError(f"{name}: expected real floating-point matrices, got {a.dtype} "
+                        "(decompositions of complex matrices are not supported)")
     if a.ndim < 2:
         raise ValueError(f"{name}: {a.ndim}-dimensional array given; the array must be at "
                          "least two-dimensional")
@@ -58,15 +65,15 @@ def _float_array(a, name: str, square: bool):
     return astype(a, result_type(a, 0.0))
 
 
-def _float_matrix(a, name: str):
-    return _float_array(a, name, square=True)
+def _float_matrix(a, name: str, complex_ok: bool = False):
+    return _float_array(a, name, square=True, complex_ok=complex_ok)
 
 
 def solve(a, b):
     """x with a @ x = b. As in NumPy 2, `b` is a vector (one right-hand side per matrix)
     only when it is 1-d; otherwise its last two axes are the right-hand sides."""
     from . import asarray, astype, broadcast_to, result_type
-    a = _float_matrix(a, "solve")
+    a = _float_matrix(a, "solve", complex_ok=True)
     b = asarray(as_operand(b))
     dtype = result_type(a, b, 0.0)
     a, b = astype(a, dtype), astype(b, dtype)
@@ -87,7 +94,7 @@ def solve(a, b):
 
 def inv(a):
     from ..core import bind
-    return bind(dc.inv_p, _float_matrix(a, "inv"))
+    return bind(dc.inv_p, _float_matrix(a, "inv", complex_ok=True))
 
 
 def slogdet(a):
@@ -170,6 +177,14 @@ def norm(x, ord=None, axis=None, keepdims=False):
     from . import abs, asarray, astype, max, min, ndim, power, result_type, sqrt, sum
     x = asarray(as_operand(x))
     x = astype(x, result_type(x, 0.0))
+    if dtypes.is_complex(x.dtype):
+        if ord in (2, -2, "nuc") and (ndim(x) == 2 and axis is None or
+                                      axis is not None and np.ndim(axis) == 1 and
+                                      len(axis) == 2):
+            raise TypeError("norm: ord 2, -2 and 'nuc' of complex matrices need their "
+                            "singular values, and decompositions of complex matrices are "
+                            "not supported")
+        x = abs(x)  # every other norm depends on the moduli only
     if axis is None:
         if ord is None or (ord in ("fro", "f") and ndim(x) == 2):
             return _keep(sqrt(sum(x * x)), x, None, keepdims, full=True)

@@ -345,13 +345,27 @@ logistic_p, logistic = unary(
 def _jvp_abs(t, x, out):
     if not dtypes.is_complex(_aval(x).dtype):
         return mul(t, sign(x))
-    from .structural import select
-    # d|z| = re(conj(z) dz) / |z|, taken as 0 at z = 0.
-    return select(eq(out, 0.0), 0.0, div(real(mul(conj(x), t)), out))
+    # d|z| = re(conj(z / |z|) dz): sign(0) = 0 gives 0 at z = 0 with no division, so the
+    # transpose has no 0/0 either.
+    return real(mul(conj(sign(x)), t))
 
 
 abs_p, abs_ = unary("abs", np.abs, "abs({0})", _jvp_abs, inputs="number", output="real")
-sign_p, sign = unary("sign", np.sign, "np.sign({0})", "zero", inputs="number",
+def _jvp_sign(t, x, out):
+    if not dtypes.is_complex(_aval(x).dtype):
+        return Zero(_aval(out).strip_weak())
+    from .structural import select
+    # s = z / |z| moves only across the circle: ds = (dz - s re(conj(s) dz)) / |z|, taken as
+    # 0 at z = 0 (the divisor is made safe there, so the transpose has no 0/0).
+    r = abs_(x)
+    zero = eq(r, 0.0)
+    safe = select(zero, 1.0, r)
+    along = convert_like(real(mul(conj(out), t)), out)
+    ds = div(sub(t, mul(out, along)), convert_like(safe, out))
+    return select(zero, 0.0, ds)
+
+
+sign_p, sign = unary("sign", np.sign, "np.sign({0})", _jvp_sign, inputs="number",
                      complex_expr="({0} / abs({0}) if {0} != 0 else {0})")
 floor_p, floor = unary("floor", np.floor, "np.floor({0})", "zero")
 ceil_p, ceil = unary("ceil", np.ceil, "np.ceil({0})", "zero")

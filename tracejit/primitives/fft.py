@@ -42,6 +42,7 @@ import math
 
 import numpy as np
 
+from .. import dtypes
 from ..core import Primitive, abstract_eval_rules, bind, impl_rules
 from ..errors import ShapeError
 from ..ir import ShapedArray
@@ -53,17 +54,9 @@ FFT_TYPES = (FFT, IFFT, RFFT, IRFFT)
 
 fft_p = Primitive("fft")
 
-_COMPLEX_OF = {np.dtype("float32"): np.dtype("complex64"),
-               np.dtype("float64"): np.dtype("complex128"),
-               np.dtype("complex64"): np.dtype("complex64"),
-               np.dtype("complex128"): np.dtype("complex128")}
-_REAL_OF = {np.dtype("complex64"): np.dtype("float32"),
-            np.dtype("complex128"): np.dtype("float64")}
-
-
 def complex_dtype(dtype) -> np.dtype:
-    """complex64 for float32 and complex64, complex128 for everything else."""
-    return _COMPLEX_OF.get(np.dtype(dtype), np.dtype("complex128"))
+    """complex64 for float16, float32 and complex64, complex128 for everything else."""
+    return dtypes.complex_dtype(dtype if dtypes.is_inexact(dtype) else np.float64)
 
 
 def _fft_abstract(x, *, fft_type, fft_lengths):
@@ -93,7 +86,7 @@ def _fft_abstract(x, *, fft_type, fft_lengths):
         raise TypeError(f"fft: {fft_type} needs a complex64 or complex128 operand, got "
                         f"{dtype}")
     if fft_type == IRFFT:
-        return ShapedArray(batch + lengths, _REAL_OF[dtype])
+        return ShapedArray(batch + lengths, dtypes.real_dtype(dtype))
     return ShapedArray(x.shape, dtype)
 
 

@@ -39,6 +39,9 @@ def _reducer(name, numpy_fn, kinds="number"):
         if kinds == "number" and dtypes.is_bool(x.dtype) and name != "reduce_max" \
                 and name != "reduce_min":
             raise TypeError(f"{name} does not accept bool operands")
+        if name in ("reduce_max", "reduce_min") and dtypes.is_complex(x.dtype):
+            raise TypeError(f"{name} does not accept {x.dtype} operands (ordered (not "
+                            "complex) only)")
         return ShapedArray(_reduced_shape(x, axes, name), x.dtype)
 
     def impl(x, *, axes):
@@ -122,6 +125,9 @@ def _argreducer(name, numpy_fn):
     prim = Primitive(name)
 
     def abstract(x, *, axis, index_dtype):
+        if dtypes.is_complex(x.dtype):
+            raise TypeError(f"{name} does not accept {x.dtype} operands (ordered (not "
+                            "complex) only)")
         return ShapedArray(_reduced_shape(x, (axis,), name), index_dtype)
 
     def impl(x, *, axis, index_dtype):

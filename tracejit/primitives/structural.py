@@ -138,6 +138,8 @@ abstract_eval_rules[convert_p] = lambda x, *, new_dtype: ShapedArray(
     x.shape, dtypes.check_supported(new_dtype))
 def _convert_impl(x, *, new_dtype):
     x = np.asarray(x)
+    if dtypes.is_complex(x.dtype) and dtypes.is_bool(new_dtype):
+        return x != 0
     if dtypes.is_complex(x.dtype) and not dtypes.is_complex(new_dtype):
         x = x.real  # NumPy's astype drops the imaginary part too, with a warning
     return x.astype(new_dtype)

@@ -207,10 +207,10 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
 
 def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
     """The pseudo-inverse with SciPy's cut: singular values at most atol + rtol · max(s)
-    are dropped (rtol by default max(m, n) · eps when atol is not given, else 0)."""
+    are dropped (rtol by default max(m, n) · eps, whatever atol is)."""
     a = _la._float_array(a, "pinv", square=False)
     if rtol is None:
-        rtol = _la._default_rcond_of(a.shape, a.dtype) if atol in (None, 0, 0.0) else 0.0
+        rtol = _la._default_rcond_of(a.shape, a.dtype)
     cut = (0.0 if atol is None else float(atol), float(rtol))
     if cut[0] < 0 or cut[1] < 0:
         raise ValueError("pinv: atol and rtol values must be positive")
