@@ -328,3 +328,21 @@ def test_orderings_and_decompositions_of_complex_values_refuse():
         tnp.linalg.svd(np.outer(A3, B3))  # concrete too, not only when traced
     with pytest.raises(TypeError, match="singular values"):
         tnp.linalg.norm(np.outer(A3, B3), 2)
+
+
+def test_complex_slogdet_and_det():
+    a = _z((4, 4))
+    sign, logabs = tnp.linalg.slogdet(a)
+    sign_ref, logabs_ref = np.linalg.slogdet(a)
+    assert np.asarray(logabs).dtype == np.float64 and np.asarray(sign).dtype == np.complex128
+    np.testing.assert_allclose(sign, sign_ref, rtol=1e-12)
+    np.testing.assert_allclose(logabs, logabs_ref, rtol=1e-12)
+    np.testing.assert_allclose(tj.jit(tnp.linalg.det)(a), np.linalg.det(a), rtol=1e-12)
+    check_grads(lambda a: tnp.linalg.slogdet(a)[0], (a,), order=2)
+    check_grads(lambda a: tnp.linalg.slogdet(a)[1], (a,), order=2)
+    # log|det a| = re(log det a), and log det is holomorphic with derivative a^-T: by the
+    # convention the gradient of the real part is that derivative itself
+    g = tj.jit(tj.grad(lambda a: tnp.linalg.slogdet(a)[1]))(a)
+    np.testing.assert_allclose(g, np.linalg.inv(a).T, rtol=1e-11)
+    dd = tj.grad(tnp.linalg.det, holomorphic=True)(a)
+    np.testing.assert_allclose(dd, np.linalg.det(a) * np.linalg.inv(a).T, rtol=1e-11)

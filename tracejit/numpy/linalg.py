@@ -99,7 +99,7 @@ def inv(a):
 
 def slogdet(a):
     from ..core import bind
-    sign, logabs = bind(dc.slogdet_p, _float_matrix(a, "slogdet"))
+    sign, logabs = bind(dc.slogdet_p, _float_matrix(a, "slogdet", complex_ok=True))
     return SlogdetResult(sign, logabs)
 
 

@@ -95,8 +95,9 @@ abstract_eval_rules[cholesky_p] = _same_abstract("cholesky")
 
 
 def _slogdet_abstract(a):
-    _square("slogdet", a)
-    return [ShapedArray(a.shape[:-2], a.dtype)] * 2
+    _square("slogdet", a, complex_ok=True)  # a complex sign (|sign| = 1), a real log|det|
+    return [ShapedArray(a.shape[:-2], a.dtype),
+            ShapedArray(a.shape[:-2], dtypes.real_dtype(a.dtype))]
 
 
 def _eigh_abstract(a):
@@ -156,7 +157,7 @@ impl_rules[cholesky_p] = lambda a: np.linalg.cholesky(a).astype(np.asarray(a).dt
 def _slogdet_impl(a):
     sign, logabs = np.linalg.slogdet(a)
     dt = np.asarray(a).dtype
-    return [np.asarray(sign, dt), np.asarray(logabs, dt)]
+    return [np.asarray(sign, dt), np.asarray(logabs, dtypes.real_dtype(dt))]
 
 
 def _eigh_impl(a):
@@ -267,6 +268,10 @@ def _slogdet_jvp(primals, tangents):
     if is_zero(ta):
         return [sign, logabs], [Zero(tangent_aval(_aval(sign)))] * 2
     trace = tnp.trace(solve(a, ta), axis1=-2, axis2=-1)
+    if dtypes.is_complex(_aval(a).dtype):
+        # tr(A⁻¹ dA) = d log det A = d log|det A| + i d arg(det A): the sign turns by the
+        # imaginary part
+        return [sign, logabs], [sign * (1j * tnp.imag(trace)), tnp.real(trace)]
     return [sign, logabs], [Zero(tangent_aval(_aval(sign))), trace]
 
 
