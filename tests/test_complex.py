@@ -270,7 +270,7 @@ def test_complex_solve_and_inv():
     gb = tj.jit(tj.grad(f, argnums=1))(a, b)
     np.testing.assert_allclose(gb, 2 * np.linalg.solve(a.T, np.conj(x)), rtol=1e-11)
     with pytest.raises(TypeError, match="complex matrices are not supported"):
-        tj.make_ir(tnp.linalg.cholesky)(a)
+        tj.make_ir(tnp.linalg.eigh)(a)
 
 
 A3 = np.array([1 + 2j, 3 - 1j, -0.5 + 0.25j])
@@ -346,3 +346,35 @@ def test_complex_slogdet_and_det():
     np.testing.assert_allclose(g, np.linalg.inv(a).T, rtol=1e-11)
     dd = tj.grad(tnp.linalg.det, holomorphic=True)(a)
     np.testing.assert_allclose(dd, np.linalg.det(a) * np.linalg.inv(a).T, rtol=1e-11)
+
+
+def test_complex_cholesky_and_triangular_solves():
+    import scipy.linalg as sl
+
+    import tracejit.scipy.linalg as tsl
+    m = _z((4, 4))
+    h = m @ m.conj().T + 4 * np.eye(4)  # Hermitian positive definite
+    b = _z((4, 2))
+    # only the lower triangle and the real part of the diagonal are read, as LAPACK does
+    noisy = h + np.triu(np.full((4, 4), 5.0 + 3j), 1) + np.diag(np.full(4, 2j))
+    np.testing.assert_allclose(tnp.linalg.cholesky(noisy), np.linalg.cholesky(h), rtol=1e-12)
+    for lower in (True, False):
+        np.testing.assert_allclose(tsl.cholesky(h, lower=lower), sl.cholesky(h, lower=lower),
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(tsl.cho_solve(tsl.cho_factor(h, lower=lower), b),
+                                   np.linalg.solve(h, b), rtol=1e-11)
+    lo = np.linalg.cholesky(h)
+    for lower, trans in ((True, 0), (True, 1), (False, 0), (False, 1)):
+        a = lo if lower else lo.T
+        f = tj.jit(lambda a, b, lower=lower, trans=trans: tsl.solve_triangular(
+            a, b, lower=lower, trans=trans))
+        assert "_tri_solve(" in f.lower(a, b).source
+        np.testing.assert_allclose(f(a, b), sl.solve_triangular(a, b, lower=lower,
+                                                                trans=trans), rtol=1e-11)
+    check_grads(lambda h: tnp.linalg.cholesky(h), (h,), order=2)
+    loss = lambda h, b: tnp.sum(tnp.abs(tsl.cho_solve((tnp.linalg.cholesky(h), True), b)) ** 2)
+    check_grads(loss, (h, b), order=1)
+    np.testing.assert_allclose(tj.jit(tj.grad(loss))(h, b), tj.grad(loss)(h, b), rtol=1e-10)
+    c = h.astype(np.complex64)
+    np.testing.assert_allclose(tj.jit(tnp.linalg.cholesky)(c), np.linalg.cholesky(c),
+                               rtol=1e-5, atol=1e-5)

@@ -1114,8 +1114,9 @@ class ModuleWriter:
         ins = [f"np.ascontiguousarray({self.array_of(a)}{at})" for a in eqn.inputs]
         if prim is dc.triangular_solve_p:
             self.root.tri_solve = True
+            kind = ord(_BLAS_KIND[np.dtype(eqn.inputs[0].aval.dtype).name])
             call = (f"_tri_solve({ins[0]}, {ins[1]}, {eqn.params['lower']}, "
-                    f"{eqn.params['trans']})")
+                    f"{eqn.params['trans']}, {kind})")
         elif prim is dc.svd_p:  # Numba's svd always computes the vectors
             call = f"np.linalg.svd({ins[0]}, full_matrices={eqn.params['full_matrices']})"
             if not eqn.params["compute_uv"]:
@@ -1541,13 +1542,17 @@ import llvmlite.binding as _llb_trsm
 
 _llb_trsm.add_symbol("tracejit_dtrsm", _blas_address("dtrsm"))
 _llb_trsm.add_symbol("tracejit_strsm", _blas_address("strsm"))
+_llb_trsm.add_symbol("tracejit_ztrsm", _blas_address("ztrsm"))
+_llb_trsm.add_symbol("tracejit_ctrsm", _blas_address("ctrsm"))
 _trsm_sig = numba.types.void(*([numba.types.voidptr] * 11))
 _dtrsm = numba.types.ExternalFunction("tracejit_dtrsm", _trsm_sig)
 _strsm = numba.types.ExternalFunction("tracejit_strsm", _trsm_sig)
+_ztrsm = numba.types.ExternalFunction("tracejit_ztrsm", _trsm_sig)
+_ctrsm = numba.types.ExternalFunction("tracejit_ctrsm", _trsm_sig)
 
 
 @numba.njit(cache=True)
-def _tri_solve(a, b, lower, trans):
+def _tri_solve(a, b, lower, trans, kind):
     n, k = b.shape
     x = np.ascontiguousarray(b).copy()
     if n == 0 or k == 0:
@@ -1556,8 +1561,16 @@ def _tri_solve(a, b, lower, trans):
     chars = np.array([82, 85 if lower else 76, 84 if trans else 78, 78], dtype=np.uint8)
     dims = np.array([k, n, n, k], dtype=np.int32)  # m, n, lda, ldb
     alpha = np.ones(1, dtype=a.dtype)
-    if a.itemsize == 8:
+    if kind == 100:
         _dtrsm(chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, chars[3:].ctypes,
+               dims[0:].ctypes, dims[1:].ctypes, alpha.ctypes, a.ctypes, dims[2:].ctypes,
+               x.ctypes, dims[3:].ctypes)
+    elif kind == 122:
+        _ztrsm(chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, chars[3:].ctypes,
+               dims[0:].ctypes, dims[1:].ctypes, alpha.ctypes, a.ctypes, dims[2:].ctypes,
+               x.ctypes, dims[3:].ctypes)
+    elif kind == 99:
+        _ctrsm(chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, chars[3:].ctypes,
                dims[0:].ctypes, dims[1:].ctypes, alpha.ctypes, a.ctypes, dims[2:].ctypes,
                x.ctypes, dims[3:].ctypes)
     else:

@@ -114,16 +114,20 @@ def cholesky(a, upper=False):
     """The lower factor L with a = L Lᵀ (`upper=True`: Lᵀ). Only the lower triangle of `a`
     is read, as in NumPy."""
     from ..core import bind
-    a = _float_matrix(a, "cholesky")
+    a = _float_matrix(a, "cholesky", complex_ok=True)
     lo = bind(dc.cholesky_p, _lower_symmetric(a))
-    return dc._mT(lo) if upper else lo
+    return dc._mH(lo) if upper else lo
 
 
 def _lower_symmetric(a):
-    """The symmetric matrix NumPy's LAPACK calls see: the lower triangle, mirrored (so a
-    derivative reaches only the entries they read)."""
-    from . import tril
-    return tril(a) + dc._mT(tril(a, -1))
+    """The symmetric (Hermitian) matrix NumPy's LAPACK calls see: the lower triangle,
+    mirrored (so a derivative reaches only the entries they read)."""
+    from . import imag, tril
+    low = tril(a)
+    if dtypes.is_complex(a.dtype):  # Hermitian: LAPACK reads only the diagonal's real part
+        from . import diagonal, eye
+        low = low - 1j * imag(diagonal(low, axis1=-2, axis2=-1))[..., None] * eye(a.shape[-1])
+    return low + dc._mH(tril(a, -1))
 
 
 def eigh(a, UPLO="L"):

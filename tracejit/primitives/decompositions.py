@@ -76,7 +76,7 @@ def _solve_abstract(a, b, **_):
 
 abstract_eval_rules[solve_p] = _solve_abstract
 def _triangular_solve_abstract(a, b, **params):
-    _square("triangular_solve", a)
+    _square("triangular_solve", a, complex_ok=True)
     return _solve_abstract(a, b, **params)
 
 
@@ -91,7 +91,7 @@ def _same_abstract(name, complex_ok=False):
 
 
 abstract_eval_rules[inv_p] = _same_abstract("inv", complex_ok=True)
-abstract_eval_rules[cholesky_p] = _same_abstract("cholesky")
+abstract_eval_rules[cholesky_p] = _same_abstract("cholesky", complex_ok=True)
 
 
 def _slogdet_abstract(a):
@@ -210,6 +210,12 @@ def _mT(x):
     return swapaxes(x, -1, -2)
 
 
+def _mH(x):
+    """The conjugate transpose (the transpose of real matrices)."""
+    from ..numpy import conjugate
+    return conjugate(_mT(x))
+
+
 def _mm(a, b):
     from ..numpy import matmul
     return matmul(a, b)
@@ -282,9 +288,9 @@ def _cholesky_jvp(primals, tangents):
     if is_zero(ta):
         return lo, Zero(tangent_aval(_aval(lo)))
     n = _aval(a).shape[-1]
-    # L⁻¹ dA L⁻ᵀ: two triangular solves (the second on the transpose)
+    # L⁻¹ dA L⁻ᴴ: two triangular solves (the second on the conjugate transpose)
     tmp = triangular_solve(lo, ta, True, False)
-    tmp = _mT(triangular_solve(lo, _mT(tmp), True, False))
+    tmp = _mH(triangular_solve(lo, _mH(tmp), True, False))
     half = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
     phi = tmp * tnp.asarray(half, dtype=_aval(a).dtype)
     return lo, _mm(lo, phi)

@@ -49,7 +49,7 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
     if trans not in _TRANS:
         raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got "
                          f"{trans!r}")
-    a = _la._float_matrix(a, "solve_triangular")
+    a = _la._float_matrix(a, "solve_triangular", complex_ok=True)
     a = tnp.tril(a) if lower else tnp.triu(a)
     if unit_diagonal:
         n = a.shape[-1]
@@ -61,13 +61,12 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
 
 
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
-    """The Cholesky factor of `a`: upper U with a = Uᵀ U (SciPy's default), or lower L with
-    a = L Lᵀ. Only the triangle named by `lower` is read."""
-    from .. import numpy as tnp
-    a = _la._float_matrix(a, "cholesky")
+    """The Cholesky factor of `a`: upper U with a = Uᴴ U (SciPy's default), or lower L with
+    a = L Lᴴ (ᴴ is ᵀ for real matrices). Only the triangle named by `lower` is read."""
+    a = _la._float_matrix(a, "cholesky", complex_ok=True)
     if lower:
         return _la.cholesky(a)
-    return _la.cholesky(tnp.swapaxes(a, -1, -2), upper=True)
+    return _la.cholesky(_dc._mH(a), upper=True)
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
@@ -81,12 +80,17 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     its triangle of `c` is read)."""
     from .. import numpy as tnp
     c, lower = c_and_lower
-    c = _la._float_matrix(c, "cho_solve")
+    c = _la._float_matrix(c, "cho_solve", complex_ok=True)
     c = tnp.tril(c) if lower else tnp.triu(c)
     c, b, vector = _rhs(c, b, "cho_solve")
-    # lower: L Lᵀ x = b; upper: Uᵀ U x = b
-    y = _dc.triangular_solve(c, b, lower=bool(lower), trans=not lower)
-    x = _dc.triangular_solve(c, y, lower=bool(lower), trans=bool(lower))
+    # lower: L Lᴴ x = b; upper: Uᴴ U x = b. The solve with the conjugate transpose is
+    # conj(solve with the transpose of conj(rhs)), since conj(c) is never formed.
+    if lower:
+        y = _dc.triangular_solve(c, b, lower=True, trans=False)
+        x = tnp.conjugate(_dc.triangular_solve(c, tnp.conjugate(y), lower=True, trans=True))
+    else:
+        y = tnp.conjugate(_dc.triangular_solve(c, tnp.conjugate(b), lower=False, trans=True))
+        x = _dc.triangular_solve(c, y, lower=False, trans=False)
     return x[..., 0] if vector else x
 
 
