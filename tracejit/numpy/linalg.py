@@ -132,10 +132,10 @@ def _lower_symmetric(a):
 
 def eigh(a, UPLO="L"):
     from ..core import bind
-    a = _float_matrix(a, "eigh")
+    a = _float_matrix(a, "eigh", complex_ok=True)
     if UPLO not in ("L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    sym = _lower_symmetric(a if UPLO == "L" else dc._mT(a))
+    sym = _lower_symmetric(a if UPLO == "L" else dc._mH(a))
     w, v = bind(dc.eigh_p, sym)
     return EighResult(w, v)
 

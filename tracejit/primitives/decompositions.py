@@ -101,8 +101,9 @@ def _slogdet_abstract(a):
 
 
 def _eigh_abstract(a):
-    _square("eigh", a)
-    return [ShapedArray(a.shape[:-1], a.dtype), ShapedArray(a.shape, a.dtype)]
+    _square("eigh", a, complex_ok=True)  # Hermitian: real eigenvalues
+    return [ShapedArray(a.shape[:-1], dtypes.real_dtype(a.dtype)),
+            ShapedArray(a.shape, a.dtype)]
 
 
 def _matrix(name: str, a: ShapedArray) -> None:
@@ -163,7 +164,7 @@ def _slogdet_impl(a):
 def _eigh_impl(a):
     w, v = np.linalg.eigh(a)
     dt = np.asarray(a).dtype
-    return [w.astype(dt), v.astype(dt)]
+    return [w.astype(dtypes.real_dtype(dt)), v.astype(dt)]
 
 
 def _svd_impl(a, *, full_matrices, compute_uv):
@@ -303,8 +304,8 @@ def _eigh_jvp(primals, tangents):
     if is_zero(ta):
         return [w, v], [Zero(tangent_aval(_aval(w))), Zero(tangent_aval(_aval(v)))]
     n = _aval(a).shape[-1]
-    vt_da_v = _mm(_mT(v), _mm(ta, v))
-    tw = tnp.diagonal(vt_da_v, axis1=-2, axis2=-1)
+    vt_da_v = _mm(_mH(v), _mm(ta, v))  # Vᴴ dA V (Vᵀ dA V for real matrices)
+    tw = tnp.real(tnp.diagonal(vt_da_v, axis1=-2, axis2=-1))
     gaps = w[..., None, :] - w[..., :, None]  # w_j - w_i
     f = _inverse_gaps(gaps, tnp.max(tnp.abs(w), axis=-1), n)
     return [w, v], [tw, _mm(v, f * vt_da_v)]
