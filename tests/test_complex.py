@@ -402,3 +402,11 @@ def test_complex_hermitian_eigh():
     check_grads(lambda h: tnp.linalg.eigvalsh(h), (h,), order=2)
     # |v|^2 does not depend on each eigenvector's phase, so it has a derivative
     check_grads(lambda h: tnp.abs(tnp.linalg.eigh(h)[1]) ** 2, (h,), order=1)
+
+
+def test_complex_switch_index_and_angle_conversions_refuse():
+    with pytest.raises(TypeError, match="index must be an integer, got complex128"):
+        tj.make_ir(lambda i, x: tj.switch(i, [lambda x: x, lambda x: -x], x))(1j, 1.0)
+    for f in (tnp.deg2rad, tnp.rad2deg):
+        with pytest.raises(TypeError, match="complex"):
+            f(Z)

@@ -114,8 +114,8 @@ def switch(index, branches: Sequence[Callable], *operands):
     if index.shape != ():
         raise TypeError(f"switch/cond: the index or predicate must be a scalar, got "
                         f"{index.aval}")
-    if dtypes.is_float(index.dtype):
-        raise TypeError("switch: the index must be an integer, got a float; cond: the "
+    if dtypes.is_inexact(index.dtype):
+        raise TypeError(f"switch: the index must be an integer, got {index.dtype}; cond: the "
                         "predicate must be a bool or integer")
     idx = st.convert(index, np.int32) if index.dtype != np.int32 else index
     if len(branches) > 1:

@@ -318,12 +318,19 @@ def sinc(x, /):
     return where(equal(y, 0), 1.0, divide(sin(safe), safe))
 
 
+def _real_angle(x, name):
+    x = as_operand(x)
+    if dtypes.is_complex(dtype_item(x)[0]):
+        raise TypeError(f"{name} is not supported for complex values (as in NumPy)")
+    return x
+
+
 def deg2rad(x, /):
-    return multiply(x, np.pi / 180.0)
+    return multiply(_real_angle(x, "deg2rad"), np.pi / 180.0)
 
 
 def rad2deg(x, /):
-    return multiply(x, 180.0 / np.pi)
+    return multiply(_real_angle(x, "rad2deg"), 180.0 / np.pi)
 
 
 radians, degrees = deg2rad, rad2deg
