@@ -529,7 +529,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = 
         cols_per_x = []
         for k, xl in enumerate(x_leaves):
             xa = _leaf_aval(xl, "argument")
-            _require_float(xa, "jacfwd", holomorphic, real_only=True)
+            _require_inexact(xa, "jacfwd", holomorphic, real_only=True)
             if xa.size == 0:
                 cols_per_x.append([np.zeros(ys + xa.shape, _leaf_aval(yl, "output").dtype)
                                    for ys, yl in zip(y_shapes, y_leaves)])
@@ -560,7 +560,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, holomorphic: bool = 
         x_leaves, x_tree = tree_flatten(tuple(x_args))
         x_avals = [_leaf_aval(xl, "argument") for xl in x_leaves]
         for xa in x_avals:
-            _require_float(xa, "jacrev", holomorphic)
+            _require_inexact(xa, "jacrev", holomorphic)
         y, f_vjp = vjp(f_of, *x_args)
         y_leaves, y_tree = tree_flatten(y)
         y_avals = [_leaf_aval(yl, "output") for yl in y_leaves]
@@ -588,7 +588,7 @@ def _zero_tangent(x):
     return np.zeros(aval.shape, aval.dtype)
 
 
-def _require_float(aval, fname, holomorphic=False, real_only=False):
+def _require_inexact(aval, fname, holomorphic=False, real_only=False):
     if holomorphic:
         if not dtypes.is_complex(aval.dtype):
             raise TypeError(f"{fname} with holomorphic=True requires complex inputs, got "

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .. import dtypes
 from ..primitives import fft as ff
 from ..primitives import structural as st
 from ._base import as_operand, aval, cast, normalize_axis, shape, static_int
@@ -64,7 +65,7 @@ def _operand(a, fft_type: str):
             raise TypeError(f"rfft of a complex array ({dtype}) is not defined: it transforms "
                             "real signals (use fft)")
         return cast(a, dtype if dtype in (np.float32, np.float64) else np.float64)
-    return cast(a, ff.complex_dtype(dtype))
+    return cast(a, dtypes.complex_dtype(dtype))
 
 
 def _fit(a, axis: int, n: int):

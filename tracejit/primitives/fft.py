@@ -54,9 +54,8 @@ FFT_TYPES = (FFT, IFFT, RFFT, IRFFT)
 
 fft_p = Primitive("fft")
 
-def complex_dtype(dtype) -> np.dtype:
-    """complex64 for float16, float32 and complex64, complex128 for everything else."""
-    return dtypes.complex_dtype(dtype if dtypes.is_inexact(dtype) else np.float64)
+# The np.fft function computing each type over the trailing axes (NumPy and rocket-fft).
+_NUMPY_NAME = {FFT: "fftn", IFFT: "ifftn", RFFT: "rfftn", IRFFT: "irfftn"}
 
 
 def _fft_abstract(x, *, fft_type, fft_lengths):
@@ -81,7 +80,7 @@ def _fft_abstract(x, *, fft_type, fft_lengths):
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"fft: RFFT needs a float32 or float64 operand, got {dtype}")
         return ShapedArray(batch + lengths[:-1] + (lengths[-1] // 2 + 1,),
-                           complex_dtype(dtype))
+                           dtypes.complex_dtype(dtype))
     if not is_complex:
         raise TypeError(f"fft: {fft_type} needs a complex64 or complex128 operand, got "
                         f"{dtype}")
@@ -94,14 +93,8 @@ def _fft_impl(x, *, fft_type, fft_lengths):
     x = np.asarray(x)
     k = len(fft_lengths)
     axes = tuple(range(x.ndim - k, x.ndim))
-    if fft_type == FFT:
-        out = np.fft.fftn(x, axes=axes)
-    elif fft_type == IFFT:
-        out = np.fft.ifftn(x, axes=axes)
-    elif fft_type == RFFT:
-        out = np.fft.rfftn(x, axes=axes)
-    else:
-        out = np.fft.irfftn(x, s=tuple(fft_lengths), axes=axes)
+    s = {"s": tuple(fft_lengths)} if fft_type == IRFFT else {}
+    out = getattr(np.fft, _NUMPY_NAME[fft_type])(x, axes=axes, **s)
     aval = _fft_abstract(ShapedArray(x.shape, x.dtype), fft_type=fft_type,
                          fft_lengths=fft_lengths)
     return np.asarray(out, dtype=aval.dtype)
@@ -209,6 +202,5 @@ def numba_text(x: str, ndim: int, fft_type: str, fft_lengths) -> str:
     """The np.fft call (compiled by rocket-fft) computing the primitive on array `x`."""
     k = len(fft_lengths)
     axes = tuple(range(ndim - k, ndim))
-    name = {FFT: "fftn", IFFT: "ifftn", RFFT: "rfftn", IRFFT: "irfftn"}[fft_type]
     s = f"s={tuple(int(n) for n in fft_lengths)}, " if fft_type == IRFFT else ""
-    return f"np.fft.{name}({x}, {s}axes={axes})"
+    return f"np.fft.{_NUMPY_NAME[fft_type]}({x}, {s}axes={axes})"

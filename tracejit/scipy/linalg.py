@@ -156,17 +156,12 @@ def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwr
     return w if eigvals_only else (w, v)
 
 
-def _symmetric_from(a, lower):
-    """The symmetric matrix whose `lower` (or upper) triangle `a` holds."""
-    from .. import numpy as tnp
-    t = tnp.tril(a) if lower else tnp.triu(a)
-    return t + tnp.swapaxes(tnp.tril(a, -1) if lower else tnp.triu(a, 1), -1, -2)
-
-
 def _generalized_eigh(a, b, lower, kind):
     from .. import numpy as tnp
-    a = _symmetric_from(_la._float_array(a, "eigh", square=True), lower)
-    b = _symmetric_from(_la._float_array(b, "eigh", square=True), lower)
+    def symmetric(x):  # the matrix the named triangle holds, as numpy.linalg.eigh reads it
+        x = _la._float_array(x, "eigh", square=True)
+        return _la._lower_symmetric(x if lower else _dc._mT(x))
+    a, b = symmetric(a), symmetric(b)
     if tnp.shape(a) != tnp.shape(b):
         raise ValueError(f"scipy.linalg.eigh: a and b must have one shape, got "
                          f"{tnp.shape(a)} and {tnp.shape(b)}")
