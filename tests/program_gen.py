@@ -1366,20 +1366,22 @@ def op_sort(sc: Scope):
 
 
 @op(0.6, prims={"solve", "triangular_solve", "inv", "slogdet", "cholesky", "eigh", "svd",
-               "qr"})
+               "qr", "eig"})
 def op_linalg(sc: Scope):
     """Dense linear algebra on a well-conditioned matrix built from a new input (diagonally
     dominant; symmetric positive definite for cholesky and eigh). cholesky's derivative
     reaches triangular_solve; eigvalsh's needs distinct eigenvalues, which random matrices
     have. The SVD gives its singular values (or the pseudo-inverse, through them and the
     vectors), QR its R factor (and Q: its columns' signs are fixed by LAPACK's convention,
-    so both are smooth functions of a well-conditioned matrix)."""
+    so both are smooth functions of a well-conditioned matrix). The general eigenvalues
+    enter through sum(λ³) (= tr m³, whatever LAPACK's order), complex matrices through the
+    singular values of m + 0.5i I."""
     r = sc.gen.r
     form = choose(sc.gen, ["solve", "inv", "slogdet", "det", "cholesky", "eigvalsh",
-                           "svdvals", "pinv", "qr"],
+                           "svdvals", "pinv", "qr", "eigvals", "complex_svdvals"],
                   {"solve": "solve", "inv": "inv", "slogdet": "slogdet",
                    "cholesky": "cholesky", "triangular_solve": "cholesky",
-                   "eigh": "eigvalsh", "svd": "svdvals", "qr": "qr"})
+                   "eigh": "eigvalsh", "svd": "svdvals", "qr": "qr", "eig": "eigvals"})
     n = r.choice([1, 2, 3])
     x = sc.float_val(shape=(n, n))
     m = sc.emit(f"{x.name} + {2.0 * n} * tnp.eye({n}, dtype={x.name}.dtype)", -3 * n, 3 * n,
@@ -1404,6 +1406,13 @@ def op_linalg(sc: Scope):
         sc.emit(f"tnp.linalg.svdvals({m.name})", 0.0, 3.0 * n * n, [m])
     elif form == "pinv":
         sc.emit(f"tnp.linalg.pinv({m.name})", -1.0, 1.0, [m])
+    elif form == "eigvals":
+        b = 1.2 * n * (3.0 * n * n) ** 3
+        sc.emit(f"tnp.real(tnp.sum(tnp.linalg.eigvals({m.name}) ** 3) * (1 + 0.5j))", -b, b,
+                [m])
+    elif form == "complex_svdvals":
+        sc.emit(f"tnp.linalg.svdvals({m.name} + 0.5j * tnp.eye({n}))", 0.0, 3.0 * n * n + 1,
+                [m])
     elif form == "qr":
         part = r.choice(["Q", "R"])
         bound = 1.0 if part == "Q" else 3.0 * n * n

@@ -269,8 +269,6 @@ def test_complex_solve_and_inv():
     x = np.linalg.solve(a, b)
     gb = tj.jit(tj.grad(f, argnums=1))(a, b)
     np.testing.assert_allclose(gb, 2 * np.linalg.solve(a.T, np.conj(x)), rtol=1e-11)
-    with pytest.raises(TypeError, match="complex matrices are not supported"):
-        tj.make_ir(tnp.linalg.svd)(a)
 
 
 A3 = np.array([1 + 2j, 3 - 1j, -0.5 + 0.25j])
@@ -320,14 +318,10 @@ def test_derivatives_at_zero_and_of_sign():
     assert np.isfinite(tj.grad(lambda z: tnp.real(tnp.sum(tnp.sign(z) * B3)))(z0)).all()
 
 
-def test_orderings_and_decompositions_of_complex_values_refuse():
+def test_orderings_of_complex_values_refuse():
     for f in (tnp.max, tnp.argmax, tnp.median):
         with pytest.raises(TypeError, match="complex"):
             tj.make_ir(f)(A3)
-    with pytest.raises(TypeError, match="complex matrices are not supported"):
-        tnp.linalg.svd(np.outer(A3, B3))  # concrete too, not only when traced
-    with pytest.raises(TypeError, match="singular values"):
-        tnp.linalg.norm(np.outer(A3, B3), 2)
 
 
 def test_complex_slogdet_and_det():

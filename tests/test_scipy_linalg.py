@@ -78,8 +78,6 @@ def test_only_the_named_triangle_is_read():
 
 
 def test_what_is_not_offered_says_so():
-    with pytest.raises(NotImplementedError, match="subset_by_index"):
-        tsl.eigh(S, S, subset_by_index=(0, 1))  # the generalized problem itself is offered
     with pytest.raises(NotImplementedError, match="pivoting"):
         tsl.qr(A, pivoting=True)
     with pytest.raises(ValueError, match="trans must be"):

@@ -214,6 +214,8 @@ class ModuleWriter:
         self.special_used: set = set()  # special-function helpers called (root writer)
         self.externals: set = set()  # user Numba functions called (root writer)
         self.tri_solve = False  # some triangular solve is called (root writer)
+        self.qr_complete = False  # some complete QR is called (root writer)
+        self.eig_real = False  # some eig of a real matrix is called (root writer)
         self.blas_threads = False  # some big BLAS call switches threads (root writer)
         self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
         self.reduction_ops: set = set()  # "add"/"mul" reassociating steps used, on the root
@@ -1121,6 +1123,18 @@ class ModuleWriter:
             call = f"np.linalg.svd({ins[0]}, full_matrices={eqn.params['full_matrices']})"
             if not eqn.params["compute_uv"]:
                 call += "[1]"
+        elif prim is dc.qr_p and eqn.params["full"]:
+            self.root.qr_complete = True
+            kind = ord(_BLAS_KIND[np.dtype(eqn.inputs[0].aval.dtype).name])
+            call = f"_qr_complete({ins[0]}, {kind})"
+        elif prim is dc.eig_p and not dtypes.is_complex(eqn.inputs[0].aval.dtype):
+            self.root.eig_real = True  # Numba's eig refuses real matrices with complex pairs
+            kind = ord(_BLAS_KIND[np.dtype(eqn.inputs[0].aval.dtype).name])
+            out = np.dtype(eqn.outs[0].aval.dtype).name
+            call = (f"_eig_real({ins[0]}, {kind}, np.empty(0, dtype=np.{out}))"
+                    + ("" if eqn.params["vectors"] else "[0]"))
+        elif prim is dc.eig_p:
+            call = f"np.linalg.{'eig' if eqn.params['vectors'] else 'eigvals'}({ins[0]})"
         else:
             call = f"np.linalg.{prim.name}({', '.join(ins)})"
         outs = list(eqn.outs)
@@ -1128,6 +1142,10 @@ class ModuleWriter:
             if not batch:
                 names = [self.name(v) for v in outs]
                 self.w.line(f"{', '.join(names)} = {call}")
+                for v, name in zip(outs, names):
+                    if v.aval.ndim >= 2:  # LAPACK's results may be in Fortran order; views
+                        # and the kernels after assume C order (a no-op when it is)
+                        self.w.line(f"{name} = np.ascontiguousarray({name})")
                 self.bind_outputs(outs, names)
                 return
             for v in outs:
@@ -1456,6 +1474,10 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += external.preamble(mw.externals)
     if mw.tri_solve:
         lines += _TRI_SOLVE
+    if mw.qr_complete:
+        lines += _QR_COMPLETE
+    if mw.eig_real:
+        lines += _EIG_REAL
     if mw.blas_threads:
         lines += _BLAS_THREADS
     par = ", parallel=True" if mw.used_prange else ""
@@ -1482,6 +1504,7 @@ def _decomposition_flops(eqn) -> float:
     per = {"cholesky": n ** 3 / 3, "triangular_solve": n * n * rhs,
            "solve": 2 * n ** 3 / 3 + 2 * n * n * rhs, "inv": 2 * n ** 3,
            "slogdet": 2 * n ** 3 / 3, "eigh": 9 * n ** 3, "svd": 4 * m * n * k + 8 * k ** 3,
+           "eig": 25 * n ** 3,
            "qr": 2 * m * n * k}.get(eqn.prim.name, 2 * m * n * k)
     return count * per
 
@@ -1578,6 +1601,79 @@ def _tri_solve(a, b, lower, trans, kind):
                dims[0:].ctypes, dims[1:].ctypes, alpha.ctypes, a.ctypes, dims[2:].ctypes,
                x.ctypes, dims[3:].ctypes)
     return x
+""".splitlines() + ["", ""]
+
+
+# The complete QR of a matrix with more rows than columns (Numba's np.linalg.qr gives the
+# reduced one): LAPACK's geqrf, then orgqr/ungqr for all m columns of Q, as NumPy does,
+# through the wrappers Numba's helper library exports.
+_QR_COMPLETE = """\
+_qr_sig = numba.types.intc(numba.types.char, numba.types.intp, numba.types.intp,
+                           numba.types.voidptr, numba.types.intp, numba.types.voidptr)
+_xgeqrf = numba.types.ExternalFunction("numba_ez_geqrf", _qr_sig)
+_xxgqr = numba.types.ExternalFunction("numba_ez_xxgqr", numba.types.intc(
+    numba.types.char, numba.types.intp, numba.types.intp, numba.types.intp,
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr))
+
+
+@numba.njit(cache=True)
+def _qr_complete(a, kind):
+    m, n = a.shape
+    q = np.zeros((m, m), dtype=a.dtype).T  # Fortran order, as LAPACK reads it
+    for j in range(n):
+        for i in range(m):
+            q[i, j] = a[i, j]
+    tau = np.empty(n, dtype=a.dtype)
+    info = _xgeqrf(kind, m, n, q.ctypes, m, tau.ctypes)
+    r = np.zeros((m, n), dtype=a.dtype)
+    for j in range(n):
+        for i in range(min(j + 1, m)):
+            r[i, j] = q[i, j]
+    info = min(info, _xxgqr(kind, m, m, n, q.ctypes, m, tau.ctypes))
+    if info < 0:
+        raise ValueError("qr: LAPACK rejected an argument")
+    return np.ascontiguousarray(q), r
+""".splitlines() + ["", ""]
+
+
+# eig of a real matrix with complex results, as NumPy computes it: LAPACK's geev on the
+# real matrix, its pairs (wr ± i wi, columns re and im of vr) unpacked into complex values
+# and vectors v = re ± i im.
+_EIG_REAL = """\
+_geev = numba.types.ExternalFunction("numba_ez_rgeev", numba.types.intc(
+    numba.types.char, numba.types.char, numba.types.char, numba.types.intp,
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr, numba.types.voidptr,
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr, numba.types.intp))
+
+
+@numba.njit(cache=True)
+def _eig_real(a, kind, like):
+    n = a.shape[0]
+    work = np.ascontiguousarray(a.T).copy()  # a's entries in Fortran order
+    wr = np.empty(n, dtype=a.dtype)
+    wi = np.empty(n, dtype=a.dtype)
+    vl = np.empty((n, 1), dtype=a.dtype)
+    vr = np.empty((n, n), dtype=a.dtype)  # C order: row j is LAPACK's column j
+    info = _geev(kind, 78, 86, n, work.ctypes, n, wr.ctypes, wi.ctypes, vl.ctypes, 1,
+                 vr.ctypes, n)
+    if info != 0:
+        raise np.linalg.LinAlgError("eig: the eigenvalue iteration did not converge")
+    w = np.empty(n, dtype=like.dtype)
+    v = np.empty((n, n), dtype=like.dtype)
+    for j in range(n):
+        w[j] = wr[j] + 1j * wi[j]
+    j = 0
+    while j < n:
+        if wi[j] == 0 or j + 1 == n:
+            for i in range(n):
+                v[i, j] = vr[j, i]
+            j += 1
+        else:
+            for i in range(n):
+                v[i, j] = vr[j, i] + 1j * vr[j + 1, i]
+                v[i, j + 1] = vr[j, i] - 1j * vr[j + 1, i]
+            j += 2
+    return w, v
 """.splitlines() + ["", ""]
 
 

@@ -5,7 +5,8 @@ Decompositions are primitives (`primitives/decompositions.py`); `det`, `matrix_p
 `norm`, `multi_dot`, `eigvalsh`, `lstsq`, `pinv`, `matrix_rank` and `cond` are compositions
 of them and of products. `pinv` has its own derivative (the pseudo-inverse's, valid where the
 rank does not change), so `pinv` and `lstsq` differentiate at repeated singular values too.
-`eig` and `eigvals` need complex decompositions and raise NotImplementedError.
+Every function takes real and complex matrices; `eig` and `eigvals` always return complex
+values.
 """
 
 from __future__ import annotations
@@ -47,15 +48,11 @@ class LstsqResult(NamedTuple):
     s: object
 
 
-def _float_array(a, name: str, square: bool, complex_ok: bool = False):
-    """`a` as a float (or, with `complex_ok`, complex) stack of matrices. Only solve and inv
-    take complex matrices; the other decompositions would give NumPy's answer for
-    concrete complex arrays and an error when traced, so they refuse both."""
+def _float_array(a, name: str, square: bool):
+    """`a` as a floating-point (real or complex) stack of matrices; integers and booleans
+    become float64, as in NumPy."""
     from . import asarray, astype, result_type
     a = asarray(as_operand(a))
-    if dtypes.is_complex(a.dtype) and not complex_ok:
-        raise TypeError(f"{name}: expected real floating-point matrices, got {a.dtype} "
-                        "(decompositions of complex matrices are not supported)")
     if a.ndim < 2:
         raise ValueError(f"{name}: {a.ndim}-dimensional array given; the array must be at "
                          "least two-dimensional")
@@ -65,15 +62,15 @@ def _float_array(a, name: str, square: bool, complex_ok: bool = False):
     return astype(a, result_type(a, 0.0))
 
 
-def _float_matrix(a, name: str, complex_ok: bool = False):
-    return _float_array(a, name, square=True, complex_ok=complex_ok)
+def _float_matrix(a, name: str):
+    return _float_array(a, name, square=True)
 
 
 def solve(a, b):
     """x with a @ x = b. As in NumPy 2, `b` is a vector (one right-hand side per matrix)
     only when it is 1-d; otherwise its last two axes are the right-hand sides."""
     from . import asarray, astype, broadcast_to, result_type
-    a = _float_matrix(a, "solve", complex_ok=True)
+    a = _float_matrix(a, "solve")
     b = asarray(as_operand(b))
     dtype = result_type(a, b, 0.0)
     a, b = astype(a, dtype), astype(b, dtype)
@@ -94,12 +91,12 @@ def solve(a, b):
 
 def inv(a):
     from ..core import bind
-    return bind(dc.inv_p, _float_matrix(a, "inv", complex_ok=True))
+    return bind(dc.inv_p, _float_matrix(a, "inv"))
 
 
 def slogdet(a):
     from ..core import bind
-    sign, logabs = bind(dc.slogdet_p, _float_matrix(a, "slogdet", complex_ok=True))
+    sign, logabs = bind(dc.slogdet_p, _float_matrix(a, "slogdet"))
     return SlogdetResult(sign, logabs)
 
 
@@ -114,7 +111,7 @@ def cholesky(a, upper=False):
     """The lower factor L with a = L Lᵀ (`upper=True`: Lᵀ). Only the lower triangle of `a`
     is read, as in NumPy."""
     from ..core import bind
-    a = _float_matrix(a, "cholesky", complex_ok=True)
+    a = _float_matrix(a, "cholesky")
     lo = bind(dc.cholesky_p, _lower_symmetric(a))
     return dc._mH(lo) if upper else lo
 
@@ -132,7 +129,7 @@ def _lower_symmetric(a):
 
 def eigh(a, UPLO="L"):
     from ..core import bind
-    a = _float_matrix(a, "eigh", complex_ok=True)
+    a = _float_matrix(a, "eigh")
     if UPLO not in ("L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     sym = _lower_symmetric(a if UPLO == "L" else dc._mH(a))
@@ -181,14 +178,11 @@ def norm(x, ord=None, axis=None, keepdims=False):
     from . import abs, asarray, astype, max, min, ndim, power, result_type, sqrt, sum
     x = asarray(as_operand(x))
     x = astype(x, result_type(x, 0.0))
-    if dtypes.is_complex(x.dtype):
-        if ord in (2, -2, "nuc") and (ndim(x) == 2 and axis is None or
-                                      axis is not None and np.ndim(axis) == 1 and
-                                      len(axis) == 2):
-            raise TypeError("norm: ord 2, -2 and 'nuc' of complex matrices need their "
-                            "singular values, and decompositions of complex matrices are "
-                            "not supported")
-        x = abs(x)  # every other norm depends on the moduli only
+    by_singular_values = ord in (2, -2, "nuc") and (
+        ndim(x) == 2 and axis is None or
+        axis is not None and np.ndim(axis) == 1 and len(axis) == 2)
+    if dtypes.is_complex(x.dtype) and not by_singular_values:
+        x = abs(x)  # every norm but those of the singular values depends on the moduli
     if axis is None:
         if ord is None or (ord in ("fro", "f") and ndim(x) == 2):
             return _keep(sqrt(sum(x * x)), x, None, keepdims, full=True)
@@ -266,19 +260,18 @@ def svdvals(x):
 
 
 def qr(a, mode="reduced"):
-    """Q, R with a = Q @ R ('reduced': Q has min(m, n) columns; 'r': R only). 'complete'
-    is the same as 'reduced' when m <= n; with more rows than columns its extra columns of
-    Q are not unique, and it is not offered. 'raw' (LAPACK's Householder form) is not
-    offered either."""
-    from ..core import bind
+    """Q, R with a = Q @ R: 'reduced' (Q has min(m, n) columns), 'complete' (Q is m x m,
+    R has m rows; with more rows than columns Q's extra columns are LAPACK's, not unique,
+    and have no derivative), or 'r' (R of the reduced factorization). 'raw' (LAPACK's
+    Householder form) is not offered."""
     a = _float_array(a, "qr", square=False)
     m, n = a.shape[-2:]
     if mode not in ("reduced", "complete", "r", "raw"):
         raise ValueError(f"qr: unrecognized mode {mode!r}")
-    if mode == "raw" or (mode == "complete" and m > n):
-        raise NotImplementedError(f"qr(mode={mode!r}) of a {m}x{n} matrix is not offered: "
-                                  "use mode='reduced' (or 'r')")
-    q, r = bind(dc.qr_p, a)
+    if mode == "raw":
+        raise NotImplementedError("qr(mode='raw') is not offered: use mode='reduced' (or "
+                                  "'r')")
+    q, r = dc.qr(a, full=mode == "complete" and m > n)
     return r if mode == "r" else QRResult(q, r)
 
 
@@ -307,16 +300,16 @@ def _inverted_singular_values(sv, cut):
 def _pinv_value(cut, a):
     from . import matmul
     u, sv, vh = svd(a, full_matrices=False)
-    return matmul(dc._mT(vh), _inverted_singular_values(sv, cut)[..., :, None] * dc._mT(u))
+    return matmul(dc._mH(vh), _inverted_singular_values(sv, cut)[..., :, None] * dc._mH(u))
 
 
 def _pinv_jvp(cut, primals, tangents):
-    """dP = −P dA P + P Pᵀ dAᵀ (I − A P) + (I − P A) dAᵀ Pᵀ P: the derivative of the
+    """dP = −P dA P + P Pᴴ dAᴴ (I − A P) + (I − P A) dAᴴ Pᴴ P: the derivative of the
     pseudo-inverse where the rank is constant (Golub and Pereyra, 1973)."""
     from . import matmul as mm
     (a,), (da,) = primals, tangents
     p = _pinv_core(cut, a)
-    pt, dat = dc._mT(p), dc._mT(da)
+    pt, dat = dc._mH(p), dc._mH(da)
     first = -mm(p, mm(da, p))
     second = mm(mm(p, pt), dat - mm(mm(dat, a), p))
     third = mm(dat, mm(pt, p)) - mm(p, mm(a, mm(dat, mm(pt, p))))
@@ -358,7 +351,7 @@ def lstsq(a, b, rcond=None):
     the residuals only when rank == n < m and an empty array otherwise; the shape of a traced
     result cannot depend on the rank, so here they are returned whenever m > n (and empty
     when m <= n), whatever the rank."""
-    from . import asarray, astype, matmul, result_type, sum
+    from . import asarray, astype, conjugate, matmul, real, result_type, sum
     a = _float_array(a, "lstsq", square=False)
     if a.ndim != 2:
         raise ValueError(f"lstsq: a must be two-dimensional, got shape {tuple(a.shape)}")
@@ -375,10 +368,10 @@ def lstsq(a, b, rcond=None):
     rank = matrix_rank(a, tol=rcond * _max_or_zero(sv))
     if m > n:
         r = b - matmul(a, x)
-        residuals = sum(r * r, axis=0)
+        residuals = sum(real(r * conjugate(r)), axis=0)  # squared moduli
         residuals = residuals[None] if b.ndim == 1 else residuals
     else:
-        residuals = astype(asarray(np.zeros((0,))), dtype)
+        residuals = astype(asarray(np.zeros((0,))), dtypes.real_dtype(dtype))
     return LstsqResult(x, residuals, rank, sv)
 
 
@@ -452,18 +445,27 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     return norm(x, ord=ord, axis=axis, keepdims=keepdims)
 
 
-def _needs_complex(name):
-    def fn(*args, **kwargs):
-        raise NotImplementedError(f"tracejit.numpy.linalg.{name}: the eigenvalues of a "
-                                  "general matrix are complex, and tracejit's decompositions "
-                                  "are of real matrices only; for symmetric matrices use "
-                                  "eigh/eigvalsh")
-    fn.__name__ = name
-    return fn
+class EigResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
 
 
-eig = _needs_complex("eig")
-eigvals = _needs_complex("eigvals")
+def eig(a):
+    """The eigenvalues and unit eigenvectors (columns) of general square matrices. They are
+    complex whatever `a` is: a traced result's dtype cannot depend on whether the values
+    happen to be real (JAX and NumPy from 2.5 do the same; earlier NumPy returns real arrays
+    then). Real matrices go to LAPACK's real solver, so the values are NumPy's, real
+    eigenvectors included. Each vector's phase is LAPACK's, so only phase-free functions of
+    the vectors differentiate; at repeated eigenvalues their derivatives are nan."""
+    from ..core import bind
+    w, v = bind(dc.eig_p, _float_matrix(a, "eig"), vectors=True)
+    return EigResult(w, v)
+
+
+def eigvals(a):
+    """The eigenvalues of general square matrices, complex (see `eig`)."""
+    from ..core import bind
+    return bind(dc.eig_p, _float_matrix(a, "eigvals"), vectors=False)[0]
 
 
 # -- the array-API names NumPy 2 put in numpy.linalg -----------------------------------------

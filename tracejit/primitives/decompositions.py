@@ -1,4 +1,4 @@
-"""Dense linear algebra: solve, triangular_solve, inv, slogdet, cholesky, eigh, svd, qr.
+"""Dense linear algebra: solve, triangular_solve, inv, slogdet, cholesky, eigh, svd, qr, eig.
 
 Every primitive works on stacks of matrices (leading batch dimensions, the matrix in the
 last two), as NumPy's `linalg` does, so a batching rule only broadcasts unbatched operands.
@@ -10,19 +10,27 @@ mode needs transpose rules only for the solves (linear in their right-hand side)
     slogdet:   d log|det A| = tr(A⁻¹ dA)
     cholesky:  dL = L Φ(L⁻¹ dA L⁻ᵀ), Φ the lower triangle with its diagonal halved
     eigh:      dw = diag(Vᵀ dA V),  dV = V (F ∘ Vᵀ dA V),  F_ij = 1 / (w_j − w_i), F_ii = 0
-    svd:       dP = Uᵀ dA V,  ds = diag(dP),  G_ij = 1 / (s_j² − s_i²), G_ii = 0,
-               dU = U (G ∘ (dP S + S dPᵀ)) + (I − U Uᵀ) dA V S⁻¹,
-               dV = V (G ∘ (S dP + dPᵀ S)) + (I − V Vᵀ) dAᵀ U S⁻¹
-    qr:        C = Qᵀ dA R⁻¹,  Ω = tril(C, −1) − tril(C, −1)ᵀ,  dR = (C − Ω) R,
+    svd:       dP = Uᴴ dA V,  ds = re diag(dP),  G_ij = 1 / (s_j² − s_i²), G_ii = 0,
+               dU = U (G ∘ (dP S + S dPᴴ) + i im diag(dP) S⁻¹) + (I − U Uᴴ) dA V S⁻¹,
+               dV = V (G ∘ (S dP + dPᴴ S)) + (I − V Vᴴ) dAᴴ U S⁻¹
+    qr:        C = Qᴴ dA R⁻¹,  Ω = tril(C, −1) − tril(C, −1)ᴴ + i im diag(C),  dR = (C − Ω) R,
                dQ = dA R⁻¹ − Q (C − Ω)   (rows ≥ columns; wider matrices split A = [X Y])
+    eig:       dw = diag(V⁻¹ dA V),  dV₀ = V (F ∘ V⁻¹ dA V),  dV = dV₀ − V re diag(Vᴴ dV₀),
+               F as for eigh (the last term keeps the columns of unit length, as LAPACK's)
+
+For complex matrices ᴴ is the conjugate transpose (ᵀ for real ones). The complex SVD, Hermitian
+eigh and eig fix each vector only up to a phase (LAPACK picks one): the phase-free functions of
+the vectors (|v|, u vᴴ products, projectors) differentiate; the gauge chosen above (V's phase
+held) is JAX's. QR is unique with R's real diagonal, as LAPACK returns it.
 
 Where two eigenvalues (singular values) coincide to within n·eps of the largest, F (G) is
 undefined and set to nan: a derivative through the eigenvectors (singular vectors) at a
 repeated value is nan, never a large finite number. Eigenvalues and singular values alone
 have derivatives everywhere they are distinct or not.
 
-Compiled code calls Numba's `np.linalg` (LAPACK through SciPy) per matrix of the stack, and
-writes triangular solves as substitution loops.
+Compiled code calls Numba's `np.linalg` (LAPACK through SciPy) per matrix of the stack,
+BLAS trsm for triangular solves, and LAPACK through Numba's helper library for what Numba's
+`np.linalg` lacks (the complete QR, eig of real matrices with complex pairs).
 """
 
 from __future__ import annotations
@@ -44,28 +52,24 @@ slogdet_p = Primitive("slogdet", multiple_results=True)
 cholesky_p = Primitive("cholesky")
 eigh_p = Primitive("eigh", multiple_results=True)
 svd_p = Primitive("svd", multiple_results=True)  # [u, s, vh], or [s] without compute_uv
-qr_p = Primitive("qr", multiple_results=True)  # reduced: [q, r]
+qr_p = Primitive("qr", multiple_results=True)  # [q, r], reduced, or complete with `full`
+eig_p = Primitive("eig", multiple_results=True)  # complex [w, v], or [w] without vectors
 
 DECOMPOSITIONS = (solve_p, triangular_solve_p, inv_p, slogdet_p, cholesky_p, eigh_p, svd_p,
-                  qr_p)
+                  qr_p, eig_p)
 
 
-def _square(name: str, a: ShapedArray, complex_ok: bool = False) -> None:
-    """Square float matrices; complex ones too for `complex_ok` (solve, inv: their rules are
-    products and solves, right for complex values under the plain transpose)."""
+def _square(name: str, a: ShapedArray) -> None:
+    """Square real or complex floating-point matrices."""
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"{name}: expected a square matrix (or a stack of them) in the last "
                          f"two axes, got shape {a.shape}")
-    if complex_ok and dtypes.is_complex(a.dtype):
-        return
-    if not dtypes.is_float(a.dtype):
-        raise TypeError(f"{name}: expected real floating-point matrices, got {a.dtype}"
-                        + (" (decompositions of complex matrices are not supported)"
-                           if dtypes.is_complex(a.dtype) else ""))
+    if not dtypes.is_inexact(a.dtype):
+        raise TypeError(f"{name}: expected floating-point matrices, got {a.dtype}")
 
 
 def _solve_abstract(a, b, **_):
-    _square("solve", a, complex_ok=True)
+    _square("solve", a)
     if b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
         raise ShapeError(f"solve: the right-hand side {b.shape} does not match the matrix "
                          f"{a.shape} (expected {a.shape[:-1]} + (k,))")
@@ -76,65 +80,72 @@ def _solve_abstract(a, b, **_):
 
 abstract_eval_rules[solve_p] = _solve_abstract
 def _triangular_solve_abstract(a, b, **params):
-    _square("triangular_solve", a, complex_ok=True)
+    _square("triangular_solve", a)
     return _solve_abstract(a, b, **params)
 
 
 abstract_eval_rules[triangular_solve_p] = _triangular_solve_abstract
 
 
-def _same_abstract(name, complex_ok=False):
+def _same_abstract(name):
     def rule(a):
-        _square(name, a, complex_ok)
+        _square(name, a)
         return ShapedArray(a.shape, a.dtype)
     return rule
 
 
-abstract_eval_rules[inv_p] = _same_abstract("inv", complex_ok=True)
-abstract_eval_rules[cholesky_p] = _same_abstract("cholesky", complex_ok=True)
+abstract_eval_rules[inv_p] = _same_abstract("inv")
+abstract_eval_rules[cholesky_p] = _same_abstract("cholesky")
 
 
 def _slogdet_abstract(a):
-    _square("slogdet", a, complex_ok=True)  # a complex sign (|sign| = 1), a real log|det|
+    _square("slogdet", a)  # a complex sign (|sign| = 1), a real log|det|
     return [ShapedArray(a.shape[:-2], a.dtype),
             ShapedArray(a.shape[:-2], dtypes.real_dtype(a.dtype))]
 
 
 def _eigh_abstract(a):
-    _square("eigh", a, complex_ok=True)  # Hermitian: real eigenvalues
+    _square("eigh", a)  # Hermitian: real eigenvalues
     return [ShapedArray(a.shape[:-1], dtypes.real_dtype(a.dtype)),
             ShapedArray(a.shape, a.dtype)]
 
 
 def _matrix(name: str, a: ShapedArray) -> None:
+    """Real or complex floating-point matrices (the SVD and QR of both)."""
     if a.ndim < 2:
         raise ShapeError(f"{name}: expected a matrix (or a stack of them) in the last two "
                          f"axes, got shape {a.shape}")
-    if not dtypes.is_float(a.dtype):
-        raise TypeError(f"{name}: expected real floating-point matrices, got {a.dtype}"
-                        + (" (decompositions of complex matrices are not supported)"
-                           if dtypes.is_complex(a.dtype) else ""))
+    if not dtypes.is_inexact(a.dtype):
+        raise TypeError(f"{name}: expected floating-point matrices, got {a.dtype}")
 
 
 def _svd_abstract(a, *, full_matrices, compute_uv):
     _matrix("svd", a)
     *batch, m, n = a.shape
     batch, k = tuple(batch), min(m, n)
-    s = ShapedArray(batch + (k,), a.dtype)
+    s = ShapedArray(batch + (k,), dtypes.real_dtype(a.dtype))
     if not compute_uv:
         return [s]
     cu, rv = (m, n) if full_matrices else (k, k)
     return [ShapedArray(batch + (m, cu), a.dtype), s, ShapedArray(batch + (rv, n), a.dtype)]
 
 
-def _qr_abstract(a):
+def _qr_abstract(a, *, full):
     _matrix("qr", a)
     *batch, m, n = a.shape
-    batch, k = tuple(batch), min(m, n)
+    batch, k = tuple(batch), (m if full else min(m, n))
     return [ShapedArray(batch + (m, k), a.dtype), ShapedArray(batch + (k, n), a.dtype)]
 
 
+def _eig_abstract(a, *, vectors):
+    _square("eig", a)  # complex results for real matrices too: a pair may be complex
+    dt = dtypes.complex_dtype(a.dtype)
+    w = ShapedArray(a.shape[:-1], dt)
+    return [w, ShapedArray(a.shape, dt)] if vectors else [w]
+
+
 abstract_eval_rules[slogdet_p] = _slogdet_abstract
+abstract_eval_rules[eig_p] = _eig_abstract
 abstract_eval_rules[eigh_p] = _eigh_abstract
 abstract_eval_rules[svd_p] = _svd_abstract
 abstract_eval_rules[qr_p] = _qr_abstract
@@ -169,17 +180,27 @@ def _eigh_impl(a):
 
 def _svd_impl(a, *, full_matrices, compute_uv):
     dt = np.asarray(a).dtype
+    rdt = dtypes.real_dtype(dt)
     if not compute_uv:
-        return [np.linalg.svd(a, compute_uv=False).astype(dt)]
-    return [x.astype(dt) for x in np.linalg.svd(a, full_matrices=full_matrices)]
+        return [np.linalg.svd(a, compute_uv=False).astype(rdt)]
+    u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
+    return [u.astype(dt), s.astype(rdt), vh.astype(dt)]
 
 
-def _qr_impl(a):
+def _qr_impl(a, *, full):
     dt = np.asarray(a).dtype
-    return [x.astype(dt) for x in np.linalg.qr(a)]
+    return [x.astype(dt) for x in np.linalg.qr(a, mode="complete" if full else "reduced")]
+
+
+def _eig_impl(a, *, vectors):
+    dt = dtypes.complex_dtype(np.asarray(a).dtype)
+    if not vectors:
+        return [np.linalg.eigvals(a).astype(dt)]
+    return [x.astype(dt) for x in np.linalg.eig(a)]
 
 
 impl_rules[slogdet_p] = _slogdet_impl
+impl_rules[eig_p] = _eig_impl
 impl_rules[eigh_p] = _eigh_impl
 impl_rules[svd_p] = _svd_impl
 impl_rules[qr_p] = _qr_impl
@@ -201,9 +222,16 @@ def svd(a, full_matrices=False, compute_uv=True):
     return bind(svd_p, a, full_matrices=bool(full_matrices), compute_uv=bool(compute_uv))
 
 
-def qr(a):
-    """[q, r], the reduced QR factorization of the stack of matrices `a`."""
-    return bind(qr_p, a)
+def qr(a, full=False):
+    """[q, r], the reduced QR factorization of the stack of matrices `a` (with `full`, the
+    complete one: q square, r with as many rows as `a`)."""
+    return bind(qr_p, a, full=bool(full))
+
+
+def eig(a, vectors=True):
+    """[w, v] (or [w]): the eigenvalues and unit eigenvectors of the stack of matrices `a`,
+    complex whatever `a` is."""
+    return bind(eig_p, a, vectors=bool(vectors))
 
 
 def _mT(x):
@@ -337,50 +365,81 @@ def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
     outs = [u, s, vh] if compute_uv else [s]
     if is_zero(ta):
         return outs, [Zero(tangent_aval(_aval(x))) for x in outs]
-    v = _mT(vh)
-    dp = _mm(_mT(u), _mm(ta, v))
-    ts = tnp.diagonal(dp, axis1=-2, axis2=-1)
+    complex_ = dtypes.is_complex(_aval(a).dtype)
+    v = _mH(vh)
+    dp = _mm(_mH(u), _mm(ta, v))
+    dp_diag = tnp.diagonal(dp, axis1=-2, axis2=-1)
+    ts = tnp.real(dp_diag)
     if not compute_uv:
         return outs, [ts]
     s_j, s_i = s[..., None, :], s[..., :, None]
     g = _inverse_gaps((s_j - s_i) * (s_j + s_i), tnp.max(s, axis=-1) ** 2, k)
     dss = dp * s_j
     sds = s_i * dp
-    du = _mm(u, g * (dss + _mT(dss)))
-    dv = _mm(v, g * (sds + _mT(sds)))
+    inner_u = g * (dss + _mH(dss))
+    dv = _mm(v, g * (sds + _mH(sds)))
     inv_s = tnp.where(s_j == 0, 0.0, 1.0 / tnp.where(s_j == 0, 1.0, s_j))
+    if complex_:  # the phases: U's turns by i im(dP_ii) / s_i, V's is held
+        inner_u = inner_u + (1j * tnp.imag(dp_diag)[..., None, :] * inv_s) * np.eye(k)
+    du = _mm(u, inner_u)
     if m > k:  # the part of dA V outside the span of U
         dav = _mm(ta, v)
-        du = du + (dav - _mm(u, _mm(_mT(u), dav))) * inv_s
+        du = du + (dav - _mm(u, _mm(_mH(u), dav))) * inv_s
     if n > k:
-        dau = _mm(_mT(ta), u)
+        dau = _mm(_mH(ta), u)
         dv = dv + (dau - _mm(v, _mm(vh, dau))) * inv_s
-    return outs, [du, ts, _mT(dv)]
+    return outs, [du, ts, _mH(dv)]
 
 
 def _qr_square_jvp(q, r, dx):
     """(dQ, dR) of X = QR with R square (X has at least as many rows as columns)."""
     from .. import numpy as tnp
     dx_rinv = _mT(triangular_solve(r, _mT(dx), False, True))  # dX R⁻¹
-    c = _mm(_mT(q), dx_rinv)
+    c = _mm(_mH(q), dx_rinv)
     low = tnp.tril(c, -1)
-    c_upper = c - (low - _mT(low))
+    omega = low - _mH(low)  # Qᴴ dQ, skew-Hermitian
+    if dtypes.is_complex(_aval(c).dtype):  # its diagonal: C's imaginary part (R's is real)
+        omega = omega + 1j * tnp.imag(c) * np.eye(_aval(c).shape[-1])
+    c_upper = c - omega
     return dx_rinv - _mm(q, c_upper), _mm(c_upper, r)
 
 
-def _qr_jvp(primals, tangents):
+def _qr_jvp(primals, tangents, *, full):
     from .. import numpy as tnp
     (a,), (ta,) = primals, tangents
-    q, r = bind(qr_p, a)
+    *_, m, n = _aval(a).shape
+    q, r = qr(a, full)
     if is_zero(ta):
         return [q, r], [Zero(tangent_aval(_aval(q))), Zero(tangent_aval(_aval(r)))]
-    *_, m, n = _aval(a).shape
+    if full and m > n:
+        raise NotImplementedError("qr: derivatives of the complete factorization of a matrix "
+                                  "with more rows than columns are not defined (Q's extra "
+                                  "columns are not unique); use mode='reduced'")
     if m >= n:
         return [q, r], list(_qr_square_jvp(q, r, ta))
-    # A = [X Y] = Q [R1 R2]: X = Q R1 is square; R2 = Qᵀ Y, so dR2 = Qᵀ (dY − dQ R2)
+    # A = [X Y] = Q [R1 R2]: X = Q R1 is square; R2 = Qᴴ Y, so dR2 = Qᴴ (dY − dQ R2)
     dq, dr1 = _qr_square_jvp(q, r[..., :m], ta[..., :m])
-    dr2 = _mm(_mT(q), ta[..., m:] - _mm(dq, r[..., m:]))
+    dr2 = _mm(_mH(q), ta[..., m:] - _mm(dq, r[..., m:]))
     return [q, r], [dq, tnp.concatenate([dr1, dr2], axis=-1)]
+
+
+def _eig_jvp(primals, tangents, *, vectors):
+    from .. import numpy as tnp
+    (a,), (ta,) = primals, tangents
+    w, v = bind(eig_p, a, vectors=True)
+    outs = [w, v] if vectors else [w]
+    if is_zero(ta):
+        return outs, [Zero(tangent_aval(_aval(x))) for x in outs]
+    n = _aval(a).shape[-1]
+    vinv_da_v = solve(v, _mm(ta, v))  # V⁻¹ dA V
+    tw = tnp.diagonal(vinv_da_v, axis1=-2, axis2=-1)
+    if not vectors:
+        return outs, [tw]
+    f = _inverse_gaps(w[..., None, :] - w[..., :, None], tnp.max(tnp.abs(w), axis=-1), n)
+    dv = _mm(v, f * vinv_da_v)
+    # unit columns: take away each column's change along itself, re(v_jᴴ dv_j) v_j
+    along = tnp.real(tnp.sum(tnp.conjugate(v) * dv, axis=-2))
+    return outs, [tw, dv - v * along[..., None, :]]
 
 
 jvp_rules[solve_p] = _solve_jvp
@@ -391,6 +450,7 @@ jvp_rules[cholesky_p] = _cholesky_jvp
 jvp_rules[eigh_p] = _eigh_jvp
 jvp_rules[svd_p] = _svd_jvp
 jvp_rules[qr_p] = _qr_jvp
+jvp_rules[eig_p] = _eig_jvp
 transpose_rules[solve_p] = _solve_transpose
 transpose_rules[triangular_solve_p] = _triangular_transpose
 

@@ -10,6 +10,8 @@ the primitive does, and compiles. Arguments that only tune LAPACK (`overwrite_*`
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ..numpy import linalg as _la
@@ -19,7 +21,7 @@ from ..primitives import decompositions as _dc
 __all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "eigvalsh", "inv", "lstsq",
            "pinv", "qr", "solve", "solve_triangular", "svd", "svdvals"]
 
-_TRANS = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}
+_TRANS = {0: "N", "N": "N", 1: "T", "T": "T", 2: "C", "C": "C"}
 
 
 def _rhs(a, b, name):
@@ -49,21 +51,26 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
     if trans not in _TRANS:
         raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got "
                          f"{trans!r}")
-    a = _la._float_matrix(a, "solve_triangular", complex_ok=True)
+    a = _la._float_matrix(a, "solve_triangular")
     a = tnp.tril(a) if lower else tnp.triu(a)
     if unit_diagonal:
         n = a.shape[-1]
         eye = tnp.eye(n, dtype=a.dtype)
         a = a * (1.0 - eye) + eye
     a, b, vector = _rhs(a, b, "solve_triangular")
-    x = _dc.triangular_solve(a, b, lower=bool(lower), trans=_TRANS[trans])
+    op = _TRANS[trans]
+    if op == "C" and tnp.iscomplexobj(a):  # aᴴ x = b: conj(x) solves aᵀ conj(x) = conj(b)
+        x = tnp.conjugate(_dc.triangular_solve(a, tnp.conjugate(b), lower=bool(lower),
+                                               trans=True))
+    else:
+        x = _dc.triangular_solve(a, b, lower=bool(lower), trans=op != "N")
     return x[..., 0] if vector else x
 
 
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     """The Cholesky factor of `a`: upper U with a = Uᴴ U (SciPy's default), or lower L with
     a = L Lᴴ (ᴴ is ᵀ for real matrices). Only the triangle named by `lower` is read."""
-    a = _la._float_matrix(a, "cholesky", complex_ok=True)
+    a = _la._float_matrix(a, "cholesky")
     if lower:
         return _la.cholesky(a)
     return _la.cholesky(_dc._mH(a), upper=True)
@@ -80,7 +87,7 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     its triangle of `c` is read)."""
     from .. import numpy as tnp
     c, lower = c_and_lower
-    c = _la._float_matrix(c, "cho_solve", complex_ok=True)
+    c = _la._float_matrix(c, "cho_solve")
     c = tnp.tril(c) if lower else tnp.triu(c)
     c, b, vector = _rhs(c, b, "cho_solve")
     # lower: L Lᴴ x = b; upper: Uᴴ U x = b. The solve with the conjugate transpose is
@@ -96,8 +103,9 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
 
 def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True,
           assume_a=None, transposed=False):
-    """x with a x = b (`transposed`: aᵀ x = b). `assume_a` 'sym' or 'pos' reads only the
-    triangle named by `lower` (as SciPy does); 'pos' solves through the Cholesky factor,
+    """x with a x = b (`transposed`: aᵀ x = b). `assume_a` 'sym', 'her' or 'pos' reads only
+    the triangle named by `lower` (as SciPy does), mirrored by the transpose ('sym') or the
+    conjugate transpose ('her', 'pos': Hermitian); 'pos' solves through the Cholesky factor,
     'diagonal' divides; anything else is the general solve."""
     from .. import numpy as tnp
     a = _la._float_matrix(a, "solve")
@@ -113,10 +121,12 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
         a, bb, vector = _rhs(a, b, "solve")
         x = bb / tnp.diagonal(a, axis1=-2, axis2=-1)[..., :, None]
         return x[..., 0] if vector else x
-    if assume_a in ("sym", "symmetric", "her", "hermitian", "pos", "positive definite"):
+    if assume_a in ("sym", "symmetric"):
         tri = tnp.tril(a) if lower else tnp.triu(a)
         strict = tnp.tril(a, -1) if lower else tnp.triu(a, 1)
         a = tri + tnp.swapaxes(strict, -1, -2)
+    elif assume_a in ("her", "hermitian", "pos", "positive definite"):
+        a = _la._lower_symmetric(a if lower else _dc._mH(a))
         if assume_a in ("pos", "positive definite"):
             return cho_solve(cho_factor(a, lower=True), b)
     a, bb, vector = _rhs(a, b, "solve")
@@ -134,48 +144,82 @@ def det(a, overwrite_a=False, check_finite=True):
 
 def eigh(a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
          type=1, check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
-    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, read from its `lower`
-    (or upper) triangle. With a positive definite `b` (read the same way), the generalized
-    problem of `type` 1 (a v = w b v), 2 (a b v = w v) or 3 (b a v = w v), reduced to a
-    standard one through b's Cholesky factor L (LAPACK's sygst reduction, written with
-    differentiable primitives): L⁻¹ a L⁻ᵀ or Lᵀ a L, eigenvectors mapped back by L⁻ᵀ (types 1
-    and 2, so vᵀ b v = I) or L (type 3). The subsets are not offered."""
+    """Eigenvalues (ascending) and eigenvectors of a symmetric (Hermitian) matrix, read from
+    its `lower` (or upper) triangle. With a positive definite `b` (read the same way), the
+    generalized problem of `type` 1 (a v = w b v), 2 (a b v = w v) or 3 (b a v = w v),
+    reduced to a standard one through b's Cholesky factor L (LAPACK's sygst reduction,
+    written with differentiable primitives): L⁻¹ a L⁻ᴴ or Lᴴ a L, eigenvectors mapped back by
+    L⁻ᴴ (types 1 and 2, so vᴴ b v = I) or L (type 3).
+
+    `subset_by_index=(lo, hi)` keeps the eigenpairs lo..hi (inclusive), a static slice of
+    the full result. `subset_by_value=(lo, hi)` keeps those with lo < w <= hi; how many
+    depends on the values, so it needs concrete (untraced) matrices, as NumPy code would
+    run. Both are computed from the full decomposition (LAPACK's partial solvers are not
+    called)."""
+    if subset_by_index is not None and subset_by_value is not None:
+        raise ValueError("scipy.linalg.eigh: either subset_by_index or subset_by_value can "
+                         "be given, not both")
     if b is not None:
         if type not in (1, 2, 3):
             raise ValueError(f"scipy.linalg.eigh: type must be 1, 2 or 3, got {type!r}")
-        if subset_by_index is not None or subset_by_value is not None:
-            raise NotImplementedError("scipy.linalg.eigh: subset_by_index/subset_by_value "
-                                      "are not offered")
         w, v = _generalized_eigh(a, b, lower, type)
-        return w if eigvals_only else (w, v)
-    if subset_by_index is not None or subset_by_value is not None:
-        raise NotImplementedError("scipy.linalg.eigh: subset_by_index/subset_by_value are "
-                                  "not offered; take the eigenvalues you need from the "
-                                  "full result")
-    w, v = _la.eigh(a, UPLO="L" if lower else "U")
+    else:
+        w, v = _la.eigh(a, UPLO="L" if lower else "U")
+    if subset_by_index is not None:
+        w, v = _subset_by_index(w, v, subset_by_index)
+    elif subset_by_value is not None:
+        w, v = _subset_by_value(w, v, subset_by_value)
     return w if eigvals_only else (w, v)
+
+
+def _subset_by_index(w, v, bounds):
+    n = w.shape[-1]
+    try:
+        lo, hi = (int(operator.index(i)) for i in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"scipy.linalg.eigh: subset_by_index must be two integers, got "
+                         f"{bounds!r}") from None
+    if not 0 <= lo <= hi < n:
+        raise ValueError(f"scipy.linalg.eigh: subset_by_index {bounds!r} is out of range "
+                         f"for a {n}x{n} matrix (0 <= lo <= hi <= {n - 1})")
+    return w[..., lo:hi + 1], v[..., lo:hi + 1]
+
+
+def _subset_by_value(w, v, bounds):
+    from ..core import Tracer
+    from ..errors import ConcretizationError
+    lo, hi = (float(x) for x in bounds)
+    if not lo < hi:
+        raise ValueError(f"scipy.linalg.eigh: subset_by_value needs lo < hi, got {bounds!r}")
+    if isinstance(w, Tracer):
+        raise ConcretizationError(
+            "scipy.linalg.eigh: subset_by_value of a traced matrix has a length that depends "
+            "on its eigenvalues; use subset_by_index, or the full result and a mask")
+    if np.ndim(w) != 1:
+        raise ValueError("scipy.linalg.eigh: subset_by_value takes a single matrix")
+    keep = (np.asarray(w) > lo) & (np.asarray(w) <= hi)
+    return np.asarray(w)[keep], np.asarray(v)[:, keep]
 
 
 def _generalized_eigh(a, b, lower, kind):
     from .. import numpy as tnp
     def symmetric(x):  # the matrix the named triangle holds, as numpy.linalg.eigh reads it
         x = _la._float_array(x, "eigh", square=True)
-        return _la._lower_symmetric(x if lower else _dc._mT(x))
+        return _la._lower_symmetric(x if lower else _dc._mH(x))
     a, b = symmetric(a), symmetric(b)
     if tnp.shape(a) != tnp.shape(b):
         raise ValueError(f"scipy.linalg.eigh: a and b must have one shape, got "
                          f"{tnp.shape(a)} and {tnp.shape(b)}")
     L = _la.cholesky(b)
-    if kind == 1:  # L⁻¹ a L⁻ᵀ = L⁻¹ (L⁻¹ a)ᵀ for symmetric a
-        c = solve_triangular(L, tnp.swapaxes(solve_triangular(L, a, lower=True), -1, -2),
-                             lower=True)
-    else:  # Lᵀ a L
-        c = tnp.matmul(tnp.swapaxes(L, -1, -2), tnp.matmul(a, L))
-    c = (c + tnp.swapaxes(c, -1, -2)) * 0.5  # symmetric to the last bit
+    if kind == 1:  # L⁻¹ a L⁻ᴴ = L⁻¹ (L⁻¹ a)ᴴ for Hermitian a
+        c = solve_triangular(L, _dc._mH(solve_triangular(L, a, lower=True)), lower=True)
+    else:  # Lᴴ a L
+        c = tnp.matmul(_dc._mH(L), tnp.matmul(a, L))
+    c = (c + _dc._mH(c)) * 0.5  # Hermitian to the last bit
     w, u = _la.eigh(c)
     if kind == 3:
         return w, tnp.matmul(L, u)
-    return w, solve_triangular(L, u, trans=1, lower=True)
+    return w, solve_triangular(L, u, trans="C", lower=True)
 
 
 def eigvalsh(a, b=None, *, lower=True, **kwargs):
