@@ -56,6 +56,14 @@ _REASONS = {
 }
 LEFT_OUT = {name: why for why, names in _REASONS.items() for name in names}
 
+# Result dtypes that differ from NumPy's on purpose, with the reason.
+DTYPE_BY_DESIGN = {
+    "eig": "complex results always: a traced dtype cannot depend on the values (as JAX, "
+           "and NumPy from 2.5)",
+    "eigvals": "complex results always: a traced dtype cannot depend on the values (as JAX, "
+               "and NumPy from 2.5)",
+}
+
 SPECIAL = ["erf", "erfc", "erfinv", "gammaln", "digamma", "psi", "polygamma", "xlogy",
            "xlog1py", "expit", "logit", "logsumexp", "softmax", "log_softmax"]
 
@@ -109,8 +117,8 @@ def _agrees(got, want) -> bool:
     return True
 
 
-def _probe(tfn, nfn) -> tuple[str, str, str, str]:
-    """(value, grad, jit, note) for one function."""
+def _probe(tfn, nfn) -> tuple[str, str, str, str, tuple | None]:
+    """(value, grad, jit, note, probe arguments) for one function."""
     import tracejit as tj
     import tracejit.numpy as tnp
     for args in _probe_args():
@@ -124,7 +132,7 @@ def _probe(tfn, nfn) -> tuple[str, str, str, str]:
             with np.errstate(all="ignore"):
                 got = tfn(*args)
         except NotImplementedError as e:
-            return "no", "", "", str(e).split(". ")[0].split(": ", 1)[-1]
+            return "no", "", "", str(e).split(". ")[0].split(": ", 1)[-1], None
         except Exception:
             continue
         value = "yes" if _agrees(got, want) or _uninitialized(tfn, got, want) else "differs"
@@ -161,8 +169,87 @@ def _probe(tfn, nfn) -> tuple[str, str, str, str]:
             except Exception as e:
                 jit, notes = "no", notes + [_why(e)]
         note = "; ".join(dict.fromkeys(notes))
-        return value, grad, jit, (f"on `{_show(args)}`: {note}" if note else "")
-    return "?", "", "", "no probe argument set fits"
+        return value, grad, jit, (f"on `{_show(args)}`: {note}" if note else ""), args
+    return "?", "", "", "no probe argument set fits", None
+
+
+def _as_kind(a, kind):
+    """A float64 probe array as float32, or as complex128 with imaginary parts (Hermitian
+    ones for square matrices, so positive definite probes stay positive definite)."""
+    if kind == "float32":
+        return a.astype(np.float32)
+    if a.ndim == 2 and a.shape[0] == a.shape[1]:
+        return a + 0.1j * (np.tril(np.ones_like(a), -1) - np.triu(np.ones_like(a), 1))
+    return a + 0.25j * np.flip(a)
+
+
+def _probe_kind(tfn, nfn, args, kind) -> tuple[str, str]:
+    """(cell, note) for the probe's float64 arrays given as float32 or complex128: `yes`
+    when tracejit's value agrees with NumPy's in value and dtype, `grad` (of the real parts,
+    by the first argument) runs and `jit` lowers; `—` when the probe has no float array or
+    NumPy refuses the dtype; else what failed first."""
+    import tracejit as tj
+    import tracejit.numpy as tnp
+    cast = [k for k, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype == np.float64]
+    if not cast:
+        return "—", ""
+    full = [_as_kind(a, kind) if k in cast else a for k, a in enumerate(args)]
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            want = nfn(*full)
+    except Exception:
+        return "—", ""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            got = tfn(*full)
+    except Exception as e:
+        return "no", f"{kind}: {_why(e)}"
+    if _uninitialized(tfn, got, want):
+        return "yes", ""
+    g, w = _leaves(got), _leaves(want)
+    if len(g) != len(w) or any(a.shape != b.shape for a, b in zip(g, w)):
+        return "differs", ""
+    name = getattr(tfn, "__name__", "")
+    if any(a.dtype != b.dtype for a, b in zip(g, w)) and name in DTYPE_BY_DESIGN:
+        return "by design", f"{kind}: {DTYPE_BY_DESIGN[name]}"
+    if any(a.dtype != b.dtype for a, b in zip(g, w)):
+        return "dtype", f"{kind}: {', '.join(str(a.dtype) for a in g)} where NumPy gives " \
+                        f"{', '.join(str(b.dtype) for b in w)}"
+    rtol, atol = (2e-5, 1e-6) if kind == "float32" else (1e-6, 1e-9)
+    for a, b in zip(g, w):
+        if a.dtype.kind in "fc" and not np.allclose(a, b, rtol=rtol, atol=atol,
+                                                    equal_nan=True):
+            return "differs", ""
+        if a.dtype.kind not in "fc" and not np.array_equal(a, b):
+            return "differs", ""
+    traced = [k for k, a in enumerate(full) if isinstance(a, np.ndarray)]
+
+    def call(*arrays):
+        xs = list(full)
+        for k, a in zip(traced, arrays):
+            xs[k] = a
+        return tfn(*xs)
+    arrays = [full[k] for k in traced]
+    floats = [k for k, x in enumerate(g) if x.dtype.kind in "fc"]
+    if floats and traced[0] == 0 and 0 in cast:
+        def loss(*arrays):
+            outs = _leaves_traced(call(*arrays))
+            return sum(tnp.sum(tnp.real(outs[k])) for k in floats)
+        try:
+            with np.errstate(all="ignore"):
+                grad = tj.grad(loss)(*arrays)
+            if np.shape(grad) != np.shape(full[0]) or np.asarray(grad).dtype != full[0].dtype:
+                return "no grad", f"{kind}: the gradient is {np.asarray(grad).dtype}" \
+                                  f"{list(np.shape(grad))}"
+        except Exception as e:
+            return "no grad", f"{kind} grad: {_why(e)}"
+    try:
+        tj.jit(call).lower(*arrays).source  # noqa: B018
+    except Exception as e:
+        return "no jit", f"{kind} jit: {_why(e)}"
+    return "yes", ""
 
 
 def _why(e: Exception) -> str:
@@ -198,22 +285,26 @@ def _leaves_traced(out) -> list:
 
 
 def _section(title: str, nmod, tmod, names, prefix: str) -> list[str]:
-    lines = [f"## {title}", "", "| function | value | grad | jit | note |",
-             "| --- | :---: | :---: | :---: | --- |"]
+    lines = [f"## {title}", "", "| function | value | grad | jit | float32 | complex | note |",
+             "| --- | :---: | :---: | :---: | :---: | :---: | --- |"]
     counts = {"supported": 0, "not supported": 0, "left out": 0}
     for n in names:
         nfn = getattr(nmod, n, None)
         tfn = getattr(tmod, n, None) if tmod is not None else None
         if n in LEFT_OUT and tfn is None:
-            lines.append(f"| `{prefix}{n}` | left out | | | {LEFT_OUT[n]} |")
+            lines.append(f"| `{prefix}{n}` | left out | | | | | {LEFT_OUT[n]} |")
             counts["left out"] += 1
         elif tfn is None or nfn is None:
-            lines.append(f"| `{prefix}{n}` | no | | | not supported |")
+            lines.append(f"| `{prefix}{n}` | no | | | | | not supported |")
             counts["not supported"] += 1
         else:
-            value, grad, jit, note = _probe(tfn, nfn)
+            value, grad, jit, note, args = _probe(tfn, nfn)
             counts["supported" if value not in ("no", "?") else "not supported"] += 1
-            lines.append(f"| `{prefix}{n}` | {value} | {grad} | {jit} | {note} |")
+            kinds = [_probe_kind(tfn, nfn, args, k) if args is not None else ("", "")
+                     for k in ("float32", "complex")]
+            note = "; ".join(x for x in [note] + [k[1] for k in kinds] if x)
+            lines.append(f"| `{prefix}{n}` | {value} | {grad} | {jit} | {kinds[0][0]} | "
+                         f"{kinds[1][0]} | {note} |")
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     return lines[:2] + [f"{len(names)} functions: {summary}.", ""] + lines[2:] + [""]
 
@@ -241,6 +332,11 @@ def render() -> str:
            "`tracejit.grad` of the sum of its float outputs (real parts of complex ones) with "
            "respect to the first argument runs (— when there is no float output or first "
            "argument to differentiate); **jit**: `tracejit.jit` lowers it to generated loop code. "
+           "**float32**, **complex**: the probe's float64 arrays as float32, or as complex128 "
+           "with imaginary parts: `yes` when the value agrees with NumPy's in value and dtype, "
+           "grad runs and jit lowers (— where the probe has no float array or NumPy refuses "
+           "the dtype; else `dtype`, `differs`, `no grad`, `no jit` or `no`, with the reason "
+           "in the note). "
            "Derivatives and compiled values are checked against finite differences and "
            "NumPy in the test suite, not here.", ""]
     out += _section("numpy", np, tnp, [n for n in _public(np) if n not in ("linalg", "fft")],

@@ -854,7 +854,9 @@ BINARY = [
      lambda x, y: (max(x.lo, y.lo), max(x.hi, y.hi) + 1.0), 0.3),
     ("mod", "rem", "tnp.mod({x}, {y})", (-30, 30), NZ, _b_mod, 1),
     ("rem_op", "rem", "{x} % {y}", (-30, 30), NZ, _b_mod, 0.5),
-    ("floor_divide", "floor", "{x} // {y}", (-30, 30), NZ, _b_fdiv, 0.5),
+    ("floor_divide", "floor_divide", "{x} // {y}", (-30, 30), NZ, _b_fdiv, 0.5),
+    ("fmod", "fmod", "tnp.fmod({x}, {y})", (-30, 30), NZ,
+     lambda x, y: (-max(abs(y.lo), abs(y.hi)), max(abs(y.lo), abs(y.hi))), 0.3),
     ("copysign", "abs", "tnp.copysign({x}, {y})", ANY, NZ, _b_copysign, 0.3),
     ("float_power", "pow", "tnp.float_power({x}, {y})", (0.1, 10), (-2.0, 2.0), _b_pow, 0.3),
     ("xlogy", "xlogy", "tss.xlogy({x}, {y})", (-30, 30), (0.1, 30), _b_xlog, 0.3),
@@ -862,7 +864,7 @@ BINARY = [
 ]
 
 
-JUMPS = {"rem", "floor"}  # binary rows whose result jumps
+JUMPS = {"rem", "floor", "floor_divide", "fmod"}  # binary rows whose result jumps
 # rows whose derivative jumps (a float32 finite-difference step straddles the kink)
 KINKS = {"relu", "abs", "abs_op", "fabs", "maximum", "minimum", "fmax", "fmin", "copysign",
          "hypot"}
@@ -992,7 +994,8 @@ def op_int(sc: Scope):
     x = sc.pick(lambda v: v.kind == "i") or sc.int_val(-5, 5)
     form = choose(sc.gen, ["add", "sub", "mul", "fdiv", "mod", "and", "or", "xor", "max", "min",
                            "abs", "neg", "sign", "pow", "lit", "divide"],
-                  {"floor_divide": "fdiv", "rem": "mod", "xor": "xor", "and": "and", "or": "or"})
+                  {"floor_divide": "fdiv", "rem": "mod", "xor": "xor", "and": "and", "or": "or",
+                   "abs": "abs", "neg": "neg", "sign": "sign"})
     if form in ("abs", "neg", "sign"):
         expr = {"abs": f"tnp.abs({x.name})", "neg": f"-{x.name}", "sign": f"tnp.sign({x.name})"
                 }[form]

@@ -216,6 +216,7 @@ class ModuleWriter:
         self.tri_solve = False  # some triangular solve is called (root writer)
         self.qr_complete = False  # some complete QR is called (root writer)
         self.eig_real = False  # some eig of a real matrix is called (root writer)
+        self.floor_divides: set = set()  # dtypes of float floor divisions (root writer)
         self.blas_threads = False  # some big BLAS call switches threads (root writer)
         self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
         self.reduction_ops: set = set()  # "add"/"mul" reassociating steps used, on the root
@@ -371,8 +372,10 @@ class ModuleWriter:
             expr = row.expr.format(*args)
             return expr if np.dtype(dtype) == dtypes.complex128 else f"np.complex64({expr})"
         if dtypes.is_float(in_dtype):
-            if prim in _FLOAT_EXPR:
-                return _FLOAT_EXPR[prim].format(*args)
+            if prim is ew.floor_divide_p:
+                name = np.dtype(in_dtype).name
+                self.root.floor_divides.add(name)
+                return f"_floor_divide_{name}({args[0]}, {args[1]})"
             if vecmath.covers(prim.name):  # the renderer spells the call (vector or scalar)
                 return _keep_float32(self.root.math.call(prim.name, in_dtype, args), dtype)
         expr = row.expr.format(*args, one=literal(1, in_dtype), two=literal(2, in_dtype))
@@ -1376,9 +1379,27 @@ def _keep_float32(expr: str, dtype) -> str:
         return f"np.float32({expr})"
     return expr
 
-# Float floor division: Python's `//` on floats goes through Numba's math.floor, which
-# returns int64 (garbage for nan, inf and |x| >= 2**63); integer `//` is right as it is.
-_FLOAT_EXPR = {ew.floor_divide_p: "np.floor_divide({0}, {1})"}
+def _floor_divide_preamble(dtype_names) -> list[str]:
+    """Float floor division as NumPy computes it (the quotient of a - fmod(a, b), rounded
+    to the nearest whole number; a / b when b is 0), in the operands' own precision. Numba's
+    np.floor_divide gives -inf for -inf // 2 (NumPy: nan), and Python's `//` has gone
+    through an int64 floor in some Numba versions; integer `//` is right as it is."""
+    lines = []
+    for name in sorted(dtype_names):
+        one, half = f"np.{name}(1.0)", f"np.{name}(0.5)"
+        lines += ["@numba.njit(cache=True, inline='always', error_model='numpy')",
+                  f"def _floor_divide_{name}(a, b):",
+                  "    if b == 0:",
+                  "        return a / b",
+                  "    mod = np.fmod(a, b)",
+                  "    div = (a - mod) / b",
+                  "    if mod != 0 and (b < 0) != (mod < 0):",
+                  f"        div = div - {one}",
+                  "    if div != 0:",
+                  "        whole = np.floor(div)",
+                  f"        return whole + {one} if div - whole > {half} else whole",
+                  "    return np.copysign(div, a / b)", "", ""]
+    return lines
 
 
 def _wrap_narrow_int(expr: str, dtype) -> str:
@@ -1478,6 +1499,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += _QR_COMPLETE
     if mw.eig_real:
         lines += _EIG_REAL
+    if mw.floor_divides:
+        lines += _floor_divide_preamble(mw.floor_divides)
     if mw.blas_threads:
         lines += _BLAS_THREADS
     par = ", parallel=True" if mw.used_prange else ""

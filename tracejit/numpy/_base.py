@@ -31,7 +31,10 @@ def ndim(x) -> int:
 
 
 def dtype_item(x) -> tuple:
-    """(dtype, weak) for promotion: Python scalars and weak tracers promote weakly."""
+    """(dtype, weak) for promotion: Python scalars and weak tracers promote weakly; a dtype
+    (np.float64, 'f4', np.dtype(...)) is itself, strongly, as in np.result_type."""
+    if isinstance(x, (np.dtype, type, str)):
+        return np.dtype(x), False
     a = aval(x)
     return a.dtype, a.weak_type
 

@@ -77,9 +77,11 @@ def matvec(x1, x2, /):
 
 
 def vecmat(x1, x2, /):
-    """Vector-matrix products over stacks: (..., m) and (..., m, n) give (..., n)."""
+    """Vector-matrix products over stacks: (..., m) and (..., m, n) give (..., n); a
+    complex vector is conjugated, as in NumPy."""
     tnp = _tnp()
-    return tnp.matmul(tnp.asarray(as_operand(x1))[..., None, :], x2)[..., 0, :]
+    v = tnp.conjugate(tnp.asarray(as_operand(x1)))
+    return tnp.matmul(v[..., None, :], x2)[..., 0, :]
 
 
 def unstack(x, /, *, axis=0):
@@ -133,13 +135,22 @@ def array_equiv(a1, a2):
 # -- ufuncs ----------------------------------------------------------------------------------
 
 def fmod(x1, x2, /):
-    """C's fmod: the remainder has the sign of x1 (np.mod's has the sign of x2). Both are
-    exact: where they differ, fmod = mod − x2, an exactly representable difference."""
+    """C's fmod: the remainder has the sign of x1 (np.mod's has the sign of x2). Floats
+    have their own primitive (fmod is exact, and mod − x2 need not be); for integers,
+    where they differ, fmod = mod − x2."""
+    from .. import dtypes
+    from ..primitives import elementwise as ew
+    from ._base import promote_args, ufunc_dtype
     tnp = _tnp()
+    a, b = as_operand(x1), as_operand(x2)
+    dtype = ufunc_dtype(np.fmod, a, b)
+    if dtypes.is_float(dtype):
+        (a, b), _ = promote_args(a, b, dtype=dtype)
+        return ew.fmod(a, b)
     x1 = tnp.asarray(as_operand(x1))
     r = tnp.mod(x1, x2)
-    fix = (r != 0) & (tnp.signbit(r) != tnp.signbit(x1))
-    return tnp.where(fix, r - x2, tnp.copysign(r, x1))  # a zero remainder takes x1's sign
+    fix = (r != 0) & ((r < 0) != (x1 < 0))
+    return tnp.where(fix, r - x2, r)
 
 
 def divmod(x1, x2, /):
@@ -240,11 +251,14 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     x = tnp.atleast_2d(tnp.asarray(as_operand(m)))
     if x.ndim > 2:
         raise ValueError("cov: m has more than 2 dimensions")
-    x = tnp.astype(x, dtype or tnp.result_type(x, 0.0))
+    yy = None if y is None else tnp.atleast_2d(tnp.asarray(as_operand(y)))
+    if dtype is None:  # as NumPy: at least float64, float32 data included
+        dtype = tnp.result_type(x, np.float64) if yy is None else \
+            tnp.result_type(x, yy, np.float64)
+    x = tnp.astype(x, dtype)
     if not rowvar and x.shape[0] != 1:
         x = tnp.transpose(x)
-    if y is not None:
-        yy = tnp.atleast_2d(tnp.asarray(as_operand(y)))
+    if yy is not None:
         if not rowvar and yy.shape[0] != 1:
             yy = tnp.transpose(yy)
         x = tnp.concatenate([x, tnp.astype(yy, x.dtype)], axis=0)

@@ -493,7 +493,12 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
     count = cast(_nan_count(mask, a, axis, True), dt)
     m = divide(sum(x, axis=axis, keepdims=True), count)
     dev = _where(mask, 0.0, subtract(x, m))
-    ss = sum(multiply(dev, dev), axis=axis, keepdims=keepdims)
+    if dtypes.is_complex(dt):  # squared moduli: a real variance, as NumPy's
+        from ._ufuncs import conjugate
+        ss = sum(real(multiply(conjugate(dev), dev)), axis=axis, keepdims=keepdims)
+        dt = dtypes.real_dtype(dt)
+    else:
+        ss = sum(multiply(dev, dev), axis=axis, keepdims=keepdims)
     n = cast(_nan_count(mask, a, axis, keepdims), dt)
     from ._ufuncs import maximum
     return divide(ss, maximum(subtract(n, ddof), 0.0))

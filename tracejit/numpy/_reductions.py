@@ -78,7 +78,11 @@ def _extremum(prim_fn, name):
             from ._creation import full
             return _keep(full([d for i, d in enumerate(s) if i not in axes], initial), s,
                          axes, keepdims)
-        result = prim_fn(a, axes)
+        if dtypes.is_complex(aval(a).dtype):  # NumPy's lexicographic order
+            from . import _complex_order
+            result = _complex_order.reduce_extremum(a, axes, name == "max")
+        else:
+            result = prim_fn(a, axes)
         if initial is not None:
             from ._ufuncs import maximum, minimum
             result = (maximum if name == "max" else minimum)(result, initial)
@@ -93,7 +97,13 @@ min = _extremum(rd.reduce_min, "min")
 amax, amin = max, min
 
 
-def _arg_extremum(prim_fn, name):
+def _arg_extremum(real_fn, name):
+    def prim_fn(x, axis):
+        if dtypes.is_complex(aval(x).dtype):  # NumPy's lexicographic order, from the parts
+            from . import _complex_order
+            return _complex_order.arg_extremum(x, axis, name == "argmax")
+        return real_fn(x, axis)
+
     def fn(a, axis=None, out=None, *, keepdims=False):
         _no_out(out, name)
         a = as_operand(a)

@@ -35,9 +35,13 @@ def _check_kind(kind, order, stable):
 
 
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
-    """Stable argsort (ties keep their order, whatever `kind` says; NaNs last)."""
+    """Stable argsort (ties keep their order, whatever `kind` says; NaNs last; complex
+    values by real part, then imaginary part)."""
     _check_kind(kind, order, stable)
     a, axis = _prepare(a, axis)
+    if dtypes.is_complex(aval(a).dtype):
+        from ._complex_order import argsort as complex_argsort
+        return complex_argsort(a, axis)
     if dtypes.is_bool(aval(a).dtype):
         a = cast(a, np.int8)
     return so.argsort(a, axis)
@@ -48,8 +52,7 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     a, axis = _prepare(a, axis)
     if shape(a)[axis] <= 1:
         return a
-    key = cast(a, np.int8) if dtypes.is_bool(aval(a).dtype) else a
-    return take_along_axis(a, so.argsort(key, axis), axis)
+    return take_along_axis(a, argsort(a, axis), axis)
 
 
 def _check_kth(kth, n):
@@ -286,10 +289,7 @@ def _median(a, axis, keepdims, nan_aware):
     from ._reductions import sum as sum_
     from ._ufuncs import add, equal, floor_divide, isnan, logical_not, multiply, subtract, where
     a = as_operand(a)
-    if dtypes.is_complex(aval(a).dtype):
-        raise TypeError("median of complex values is not supported: complex numbers have "
-                        "no order to sort by")
-    dt = aval(a).dtype if dtypes.is_float(aval(a).dtype) else np.dtype(np.float64)
+    dt = aval(a).dtype if dtypes.is_inexact(aval(a).dtype) else np.dtype(np.float64)
     in_shape = shape(a)
     x, axes, kept = _to_last(cast(a, dt), axis)
     n = shape(x)[-1]

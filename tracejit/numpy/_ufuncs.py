@@ -4,6 +4,7 @@ primitive (or a short, numerically careful composition of primitives)."""
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -11,6 +12,7 @@ from .. import dtypes
 from ..core import Tracer
 from ..primitives import elementwise as ew
 from ..primitives import structural as st
+from . import _complex_order as _co
 from ._base import (
     as_operand,
     cast,
@@ -146,8 +148,18 @@ divide = _binary(np.true_divide, ew.div)
 true_divide = divide
 arctan2 = _binary(np.arctan2, ew.atan2)
 hypot = _binary(np.hypot, ew.hypot)
-maximum = _binary(np.maximum, ew.max_)
-minimum = _binary(np.minimum, ew.min_)
+def _extremum_binary(ufunc, prim_fn, complex_fn):
+    def fn(x1, x2, /):
+        (a, b), _ = promote_args(x1, x2, dtype=ufunc_dtype(ufunc, as_operand(x1),
+                                                            as_operand(x2)))
+        return complex_fn(a, b) if dtypes.is_complex(dtype_item(a)[0]) else prim_fn(a, b)
+    fn.__name__ = ufunc.__name__
+    fn.__doc__ = f"Like numpy.{ufunc.__name__} (complex values in NumPy's lexicographic order)."
+    return fn
+
+
+maximum = _extremum_binary(np.maximum, ew.max_, _co.maximum)
+minimum = _extremum_binary(np.minimum, ew.min_, _co.minimum)
 mod = _binary(np.mod, ew.rem)
 remainder = mod
 nextafter = _binary(np.nextafter, ew.nextafter)
@@ -157,8 +169,8 @@ def floor_divide(x1, x2, /):
     a, b = as_operand(x1), as_operand(x2)
     dtype = ufunc_dtype(np.floor_divide, a, b)
     (a, b), _ = promote_args(a, b, dtype=dtype)
-    if dtypes.is_float(dtype):
-        return ew.floor(ew.div(a, b))
+    # one primitive for floats too: floor(a / b) rounds a / b first, and 0.7 // 0.1 is 6,
+    # not 7 (the quotient of a - fmod(a, b), as NumPy and Python compute it)
     return ew.floor_divide(a, b)
 
 
@@ -166,6 +178,8 @@ def _compare(ufunc, prim_fn):
     def fn(x1, x2, /):
         a, b = as_operand(x1), as_operand(x2)
         (a, b), _ = promote_args(a, b)
+        if prim_fn in _co.COMPARISONS and dtypes.is_complex(dtype_item(a)[0]):
+            return _co.COMPARISONS[prim_fn](a, b)  # NumPy's lexicographic order
         return prim_fn(a, b)
     fn.__name__ = ufunc.__name__
     fn.__doc__ = f"Like numpy.{ufunc.__name__}."
@@ -285,6 +299,8 @@ def fmax(x1, x2, /):
     """Maximum that ignores NaNs (returns the other operand)."""
     a, b = as_operand(x1), as_operand(x2)
     (a, b), _ = promote_args(a, b, dtype=ufunc_dtype(np.fmax, a, b))
+    if dtypes.is_complex(dtype_item(a)[0]):
+        return _co.maximum(a, b, ignore_nan=True)
     if not dtypes.is_float(dtype_item(a)[0]):
         return ew.max_(a, b)
     return st.select(ew.isnan(b), a, st.select(ew.isnan(a), b, ew.max_(a, b)))
@@ -293,6 +309,8 @@ def fmax(x1, x2, /):
 def fmin(x1, x2, /):
     a, b = as_operand(x1), as_operand(x2)
     (a, b), _ = promote_args(a, b, dtype=ufunc_dtype(np.fmin, a, b))
+    if dtypes.is_complex(dtype_item(a)[0]):
+        return _co.minimum(a, b, ignore_nan=True)
     if not dtypes.is_float(dtype_item(a)[0]):
         return ew.min_(a, b)
     return st.select(ew.isnan(b), a, st.select(ew.isnan(a), b, ew.min_(a, b)))
@@ -307,7 +325,7 @@ def logaddexp(x1, x2, /):
 
 
 def logaddexp2(x1, x2, /):
-    ln2 = np.log(2.0)
+    ln2 = math.log(2.0)  # a Python float: weak, so float32 stays float32
     return divide(logaddexp(multiply(x1, ln2), multiply(x2, ln2)), ln2)
 
 
@@ -380,7 +398,10 @@ def signbit(x, /):
 
 
 def copysign(x1, x2, /):
-    return multiply(absolute(x1), where(signbit(x2), -1.0, 1.0))
+    a, b = as_operand(x1), as_operand(x2)
+    (a, b), _ = promote_args(a, b, dtype=ufunc_dtype(np.copysign, a, b))
+    magnitude = absolute(a)
+    return where(signbit(b), negative(magnitude), magnitude)
 
 
 def heaviside(x1, x2, /):

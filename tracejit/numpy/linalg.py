@@ -365,7 +365,7 @@ def lstsq(a, b, rcond=None):
     rcond = _default_rcond(a) if rcond is None else float(rcond)
     x = matmul(_pinv_core((0.0, float(rcond)), a), b)
     sv = svdvals(a)
-    rank = matrix_rank(a, tol=rcond * _max_or_zero(sv))
+    rank = astype(matrix_rank(a, tol=rcond * _max_or_zero(sv)), np.int32)  # LAPACK's int
     if m > n:
         r = b - matmul(a, x)
         residuals = sum(real(r * conjugate(r)), axis=0)  # squared moduli

@@ -457,6 +457,11 @@ def _jvp_rem(tx, ty, x, y, out):
     return tx, _only(ty, lambda t: mul(t, neg(floor(div(x, y)))))
 
 
+def _jvp_fmod(tx, ty, x, y, out):
+    # C's fmod: x - trunc(x / y) * y
+    return tx, _only(ty, lambda t: mul(t, neg(trunc(div(x, y)))))
+
+
 def _jvp_hypot(tx, ty, x, y, out):
     return _only(tx, lambda t: mul(t, div(x, out))), _only(ty, lambda t: mul(t, div(y, out)))
 
@@ -483,6 +488,7 @@ max_p, max_ = binary("max", np.maximum, "np.maximum({0}, {1})", _jvp_max, inputs
 min_p, min_ = binary("min", np.minimum, "np.minimum({0}, {1})", _jvp_min, inputs="ordered")
 atan2_p, atan2 = binary("atan2", np.arctan2, "math.atan2({0}, {1})", _jvp_atan2)
 rem_p, rem = binary("rem", np.mod, "np.mod({0}, {1})", _jvp_rem, inputs="real")
+fmod_p, fmod = binary("fmod", np.fmod, "np.fmod({0}, {1})", _jvp_fmod, inputs="float")
 floor_divide_p, floor_divide = binary("floor_divide", np.floor_divide, "({0} // {1})", "zero",
                                       inputs="real")
 hypot_p, hypot = binary("hypot", np.hypot, "math.hypot({0}, {1})", _jvp_hypot)

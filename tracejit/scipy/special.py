@@ -58,8 +58,26 @@ erfinv = _unary(sp.erfinv, "erfinv")
 gammaln = _unary(sp.lgamma, "gammaln")
 digamma = _unary(sp.digamma, "digamma")
 psi = digamma
-xlogy = _binary(sp.xlogy, "xlogy")
-xlog1py = _binary(sp.xlog1py, "xlog1py")
+def _complex_too(real_fn, log_fn):
+    """`real_fn`, and for complex operands x · log_fn(y), 0 where x is 0 (SciPy's complex
+    loops), the log's argument kept away from its pole there for the derivative."""
+    def fn(x, y, /):
+        x, y = as_operand(x), as_operand(y)
+        if not any(np.dtype(getattr(v, "dtype", np.float64)).kind == "c" for v in (x, y)):
+            return real_fn(x, y)
+        dtype = tnp.result_type(x, y, np.complex64)
+        if dtype == np.complex64 and not all(getattr(v, "dtype", None) == np.complex64
+                                             for v in (x, y)):
+            dtype = np.dtype(np.complex128)  # SciPy: complex64 only when both are
+        x, y = tnp.astype(tnp.asarray(x), dtype), tnp.astype(tnp.asarray(y), dtype)
+        zero = tnp.equal(x, 0)
+        return tnp.where(zero, 0.0, x * log_fn(tnp.where(zero, 0.5, y)))
+    fn.__name__, fn.__doc__ = real_fn.__name__, real_fn.__doc__
+    return fn
+
+
+xlogy = _complex_too(_binary(sp.xlogy, "xlogy"), tnp.log)
+xlog1py = _complex_too(_binary(sp.xlog1py, "xlog1py"), tnp.log1p)
 expit = _unary(ew.logistic, "expit")
 
 
