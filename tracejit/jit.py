@@ -62,7 +62,10 @@ class Lowered:
 
     def __init__(self, ir: IR, out_tree, fastmath, name: str, parallel=False):
         from .compiler.codegen import generate
+        from .compiler.matvec import matvec_as_loops
         from .compiler.plan import make_plan
+        if parallel:  # threaded loops beat single-thread gemv, and fuse (compiler/matvec.py)
+            ir = matvec_as_loops(ir)
         self.ir = ir
         self.out_tree = out_tree
         self.plan = make_plan(ir)

@@ -42,6 +42,11 @@ from .plan import CONTROL_PRIMS, CallKernel, Computation, LoopKernel, Plan, _con
 # n=1e6 32.0 vs 17.5 ms; 2**14 iterations keeps the gain well above a busy launch cost.
 PARALLEL_MIN_ITERATIONS = 1 << 14
 
+# The chunks a loop with sums across its outer axis is split into for threads (each chunk
+# sums into a partial row of its own; see `ModuleWriter.can_parallelize`): a fixed count, so
+# results do not depend on the number of threads, and enough to balance a busy core.
+CHUNK_PARTS_MAX = 8
+
 # Matrix products of at most this many multiply-adds run as plain loops: a BLAS call costs
 # about 0.3 us before any work. Measured here (one thread, float64), BLAS against loops:
 # 4x4x4 0.33 vs 0.16 us, 8x8x8 0.47 vs 0.60 us, 16x16x16 1.6 vs 2.6 us, 32x64x64 51 vs 93 us.
@@ -231,6 +236,7 @@ class ModuleWriter:
         self.used_prange = False
         # Row scratch buffers of the kernel being written: var -> (buffer name, first stage).
         self.row_cache: dict = {}
+        self.chunk_parts: dict = {}  # accumulator -> its per-chunk partial rows (loop_kernel)
         self.stage_index = -1
         self.stage_idx: tuple = ()
         self.n_outer = 0
@@ -459,7 +465,11 @@ class ModuleWriter:
             elif comp.mode == "row" and v in stored and kernel.outer:
                 self.alloc(v)
         outer_vars = [f"i{d}" for d in range(len(kernel.outer))]
-        parallel = self.parallel and self.can_parallelize(kernel)
+        how = self.can_parallelize(kernel) if self.parallel else None
+        parallel = how is not None
+        # "chunks": accumulators summed across the outer loop get one partial row per
+        # thread's chunk of it (`_chunk_parts`), added up after the loop.
+        self.chunk_parts = self.chunk_partials(kernel, comps) if how == "chunks" else {}
         self.row_cache = {}
         row_allocs = []
         for v, first_stage in kernel.row_cache.items():
@@ -470,7 +480,10 @@ class ModuleWriter:
         if not parallel:  # one scratch row for the whole loop; per row under prange
             for line in row_allocs:
                 self.w.line(line)
-        self.open_loops(outer_vars, kernel.outer, parallel)
+        if self.chunk_parts:
+            self.open_chunked_loops(outer_vars, kernel.outer)
+        else:
+            self.open_loops(outer_vars, kernel.outer, parallel)
         if parallel:
             for line in row_allocs:
                 self.w.line(line)
@@ -520,9 +533,14 @@ class ModuleWriter:
                     else:
                         axes = comp.eqn.params["axes"]
                         kept = [i for d, i in enumerate(idx) if d not in axes]
-                        target = f"{self.name(v)}[{', '.join(kept)}]" if kept else \
-                            self.name(v)
-                        if not kept and comp.eqn.prim is rd.reduce_sum_p and parallel:
+                        if v in self.chunk_parts and v.aval.shape:  # this chunk's own row
+                            kept = ["_chunk"] + kept
+                        base = self.chunk_parts[v][1] if v in self.chunk_parts and \
+                            not v.aval.shape else self.chunk_parts.get(v, (self.name(v),))[0]
+                        target = f"{base}[{', '.join(kept)}]" if kept else base
+                        if v in self.chunk_parts:
+                            self.w.line(f"{target} += {value}")
+                        elif not kept and comp.eqn.prim is rd.reduce_sum_p and parallel:
                             self.w.line(f"{target} += {value}")  # a form prange reduces
                         elif not kept:
                             self.w.line(f"{target} = "
@@ -544,27 +562,92 @@ class ModuleWriter:
                             self.w.line(f"{self.name(comp.var)}[{', '.join(outer_vars)}] = {acc}")
                     else:
                         self.values[comp.var] = ("scalar", acc)
-        self.close_loops(outer_vars)
+        if self.chunk_parts:
+            self.close_loops(outer_vars)
+            for part, local in self.chunk_parts.values():
+                if local:  # a scalar sum: this chunk's local, kept in a register
+                    self.w.line(f"{part}[_chunk] = {local}")
+            self.close_loops(["_chunk"])
+            self.add_chunk_parts()
+        else:
+            self.close_loops(outer_vars)
+        self.chunk_parts = {}
 
-    def can_parallelize(self, kernel: LoopKernel) -> bool:
-        """prange over the outermost loop: large enough, and no two iterations update the
-        same accumulator element (scalar sums are reductions Numba parallelizes)."""
+    def can_parallelize(self, kernel: LoopKernel) -> str | None:
+        """How to spread the outermost loop over threads, if it is large enough: "rows"
+        (prange over it) when no two iterations update the same accumulator element
+        (scalar sums are reductions Numba parallelizes), "chunks" when sums run across it
+        (column sums, the gradient of a matrix-vector product: each thread adds its chunk
+        of rows into a partial row of its own), None to stay serial."""
         if not kernel.outer:
-            return False
+            return None
         work = int(np.prod(kernel.outer, dtype=np.int64)) * max(
             int(np.prod(s.inner, dtype=np.int64)) for s in kernel.stages)
         if work < PARALLEL_MIN_ITERATIONS or kernel.outer[0] < 2:
-            return False
+            return None
+        how = "rows"
         for stage in kernel.stages:
             for comp in stage.items:
                 if comp.mode != "accumulate":
                     continue
                 if not comp.var.aval.shape:
                     if comp.eqn.prim is not rd.reduce_sum_p:
-                        return False
+                        return None
                 elif 0 in comp.eqn.params["axes"]:
-                    return False
-        return True
+                    # partial rows pay when they are small beside the work they split
+                    if comp.eqn.prim is not rd.reduce_sum_p or \
+                            comp.var.aval.size * CHUNK_PARTS_MAX > work // 8:
+                        return None
+                    how = "chunks"
+        return how
+
+    def chunk_partials(self, kernel: LoopKernel, comps) -> dict:
+        """Zeroed partial buffers (a row per chunk) for the accumulators summed across the
+        outer loop, array sums over axis 0 and scalar sums: var -> (buffer, the local a
+        scalar sum keeps within a chunk, or None)."""
+        parts = {}
+        for comp in comps:
+            v = comp.var
+            if comp.mode != "accumulate" or (v.aval.shape and
+                                             0 not in comp.eqn.params["axes"]):
+                continue
+            part = self.fresh(self.name(v) + "_parts")
+            shape = (CHUNK_PARTS_MAX,) + tuple(v.aval.shape)
+            self.w.line(f"{part} = np.zeros({shape}, dtype=np.{v.aval.dtype.name})")
+            parts[v] = (part, None if v.aval.shape else self.fresh(self.name(v) + "_chunk"))
+        return parts
+
+    def open_chunked_loops(self, outer_vars, outer) -> None:
+        """prange over chunks of the outermost loop (a fixed count, so that the sums do not
+        depend on the number of threads), then each chunk's rows."""
+        n = outer[0]
+        self.used_prange = True
+        self.w.line(f"_chunks = {min(CHUNK_PARTS_MAX, n)}")
+        self.open_loops(["_chunk"], ["_chunks"], parallel=True)
+        for v, (_, local) in self.chunk_parts.items():
+            if local:
+                self.w.line(f"{local} = {_REDUCE_INIT[rd.reduce_sum_p](v.aval.dtype)}")
+        self.w.line(f"for {outer_vars[0]} in range(_chunk * {n} // _chunks, "
+                    f"(_chunk + 1) * {n} // _chunks):")
+        self.w.depth += 1
+        self.w.memo.append({})
+        self.open_loops(outer_vars[1:], outer[1:])
+
+    def add_chunk_parts(self) -> None:
+        """Each accumulator += the sum of its chunks' partial rows (in chunk order)."""
+        for v, (part, _) in self.chunk_parts.items():
+            name = self.name(v)
+            self.w.line("for _chunk in range(_chunks):")
+            self.w.depth += 1
+            if v.aval.shape:
+                loop_vars = [f"i{d}" for d in range(v.aval.ndim)]
+                self.open_loops(loop_vars, v.aval.shape)
+                at = ", ".join(loop_vars)
+                self.w.line(f"{name}[{at}] += {part}[_chunk, {at}]")
+                self.close_loops(loop_vars)
+            else:
+                self.w.line(f"{name} += {part}[_chunk]")
+            self.w.depth -= 1
 
     def open_loops(self, loop_vars, shape, parallel: bool = False) -> None:
         for k, (var, n) in enumerate(zip(loop_vars, shape)):
