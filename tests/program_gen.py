@@ -721,6 +721,8 @@ UNARY = [
 # almost everywhere, so FD agrees away from the jumps.
 ROUNDING = [
     ("sign", "sign", "tnp.sign({x})", lambda a, b: (-1.0, 1.0), 1),
+    ("signbit", "signbit", "tnp.copysign(tnp.ones_like({x}), {x})", lambda a, b: (-1.0, 1.0),
+     0.3),
     ("floor", "floor", "tnp.floor({x})", lambda a, b: (math.floor(a), math.floor(b)), 1),
     ("ceil", "ceil", "np.ceil({x})", lambda a, b: (math.ceil(a), math.ceil(b)), 1),
     ("trunc", "trunc", "tnp.trunc({x})", lambda a, b: (math.floor(a), math.ceil(b)), 1),
@@ -857,7 +859,7 @@ BINARY = [
     ("floor_divide", "floor_divide", "{x} // {y}", (-30, 30), NZ, _b_fdiv, 0.5),
     ("fmod", "fmod", "tnp.fmod({x}, {y})", (-30, 30), NZ,
      lambda x, y: (-max(abs(y.lo), abs(y.hi)), max(abs(y.lo), abs(y.hi))), 0.3),
-    ("copysign", "abs", "tnp.copysign({x}, {y})", ANY, NZ, _b_copysign, 0.3),
+    ("copysign", "signbit", "tnp.copysign({x}, {y})", ANY, NZ, _b_copysign, 0.3),
     ("float_power", "pow", "tnp.float_power({x}, {y})", (0.1, 10), (-2.0, 2.0), _b_pow, 0.3),
     ("xlogy", "xlogy", "tss.xlogy({x}, {y})", (-30, 30), (0.1, 30), _b_xlog, 0.3),
     ("xlog1py", "xlog1py", "tss.xlog1py({x}, {y})", (-30, 30), (-0.9, 30), _b_xlog1p, 0.3),

@@ -150,7 +150,7 @@ def edge_ops(x, y):
         "fmax": tnp.fmax(x, y), "fmin": tnp.fmin(x, y), "max": tnp.max(x), "min": tnp.min(y),
         "argmax": tnp.argmax(x), "argmin": tnp.argmin(y), "clip": tnp.clip(x, -1.0, 1.0),
         "mod": tnp.mod(x, y), "floor_divide": tnp.floor_divide(x, y), "div": x / y,
-        "fmod": tnp.fmod(x, y),
+        "fmod": tnp.fmod(x, y), "signbit": tnp.signbit(y),
         "sqrt": tnp.sqrt(y), "log": tnp.log(y), "exp": tnp.exp(x), "sigmoid": nn.sigmoid(x),
         "isnan": tnp.isnan(x), "isfinite": tnp.isfinite(x), "relu": nn.relu(x),
         "logaddexp": tnp.logaddexp(x, y),

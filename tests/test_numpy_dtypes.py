@@ -86,3 +86,23 @@ def test_complex_xlogy_and_xlog1py():
         np.testing.assert_allclose(tj.jit(getattr(tss, fn))(x, y), getattr(ss, fn)(x, y),
                                    atol=1e-15)
     check_grads(lambda y: tss.xlogy(x[1:], y), (y[1:],), order=2)
+
+
+def test_signbit_of_negative_zero_and_nan_and_copysign():
+    x = np.array([-0.0, 0.0, -np.nan, np.nan, -1.0, 2.0, -np.inf])
+    for dtype in (np.float64, np.float32):
+        xs = x.astype(dtype)
+        np.testing.assert_array_equal(tj.jit(tnp.signbit)(xs), np.signbit(xs))
+        np.testing.assert_array_equal(tj.jit(tnp.copysign)(np.ones_like(xs), xs),
+                                      np.copysign(1.0, xs))
+    np.testing.assert_array_equal(tnp.signbit(np.array([-2, 0, 3])), [True, False, False])
+
+
+def test_compiled_complex_division_by_zero_gives_numpys_values():
+    z = np.array([1 + 1j, 0j, 1 + 0j, -2j, 3 + 4j])
+    zero = np.zeros(5, complex)
+    f = tj.jit(lambda a, b: (a / b, b ** -1.0, b ** 0.5, b ** -2))
+    with np.errstate(all="ignore"):
+        want = (z / zero, zero ** -1.0, zero ** 0.5, zero ** -2)
+    for got, ref in zip(f(z, zero), want):
+        np.testing.assert_array_equal(got, ref)

@@ -1497,7 +1497,10 @@ def _integer_pow(x: str, y: int, dtype) -> str:
     if y == 0:
         return literal(1, dtype)
     if y < 0:
-        return f"({literal(1, dtype)} / {_integer_pow(x, -y, dtype)})"
+        p = _integer_pow(x, -y, dtype)
+        if dtypes.is_complex(dtype):  # Numba's complex `/` raises for 0; NumPy: nan+nanj
+            return f"({literal(1, dtype)} / {p} if {p} != 0 else complex(math.nan, math.nan))"
+        return f"({literal(1, dtype)} / {p})"
     if y <= 4:
         return "(" + " * ".join([x] * y) + ")"
     return f"({x} ** {y})"

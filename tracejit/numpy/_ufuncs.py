@@ -392,9 +392,14 @@ def _broadcast3(c, x, y):
 
 
 def signbit(x, /):
+    """The sign bit (set for -0.0 and negative NaNs too, as NumPy's)."""
     x = as_operand(x)
-    return less(cast(x, ufunc_dtype(np.sign, x)), 0) if not isinstance(x, np.ndarray) \
-        else np.signbit(x)
+    if isinstance(x, np.ndarray):
+        return np.signbit(x)
+    dtype = dtype_item(x)[0]
+    if dtypes.is_complex(dtype):
+        raise TypeError("signbit is not supported for complex values (as in NumPy)")
+    return ew.signbit(x) if dtypes.is_float(dtype) else less(x, 0)  # ints, bools: x < 0
 
 
 def copysign(x1, x2, /):

@@ -206,7 +206,11 @@ def _only(t, f):
 add_p, add = binary("add", np.add, "({0} + {1})", inputs="number")
 sub_p, sub = binary("sub", np.subtract, "({0} - {1})", inputs="number")
 mul_p, mul = binary("mul", np.multiply, "({0} * {1})", inputs="number")
-div_p, div = binary("div", np.true_divide, "({0} / {1})", inputs="inexact")
+# Numba's complex `/` and `**` raise ZeroDivisionError for a zero divisor or base, whatever
+# the error model: the complex loops give NumPy's results there instead (inf/nan parts).
+div_p, div = binary("div", np.true_divide, "({0} / {1})", inputs="inexact",
+                    complex_expr="({0} / {1} if {1} != 0 else "
+                                 "complex({0}.real / abs({1}), {0}.imag / abs({1})))")
 neg_p, neg = unary("neg", np.negative, "(-{0})", jvp="linear", inputs="number")
 
 def _jvp_add(tx, ty, x, y, out):
@@ -375,6 +379,7 @@ isnan_p, isnan = unary("isnan", np.isnan, "math.isnan({0})", inputs="inexact",
                        output="bool")
 isfinite_p, isfinite = unary("isfinite", np.isfinite, "math.isfinite({0})", inputs="inexact",
                              output="bool")
+signbit_p, signbit = unary("signbit", np.signbit, "np.signbit({0})", "zero", output="bool")
 not_p, logical_not = unary("not", np.logical_not, "(not {0})", inputs="bool", output="bool")
 
 
@@ -478,7 +483,10 @@ def _jvp_logaddexp(tx, ty, x, y, out):
             _only(ty, lambda t: mul(t, weight(y, x))))
 
 
-pow_p, pow = binary("pow", np.power, "({0} ** {1})", _jvp_pow, inputs="inexact")
+pow_p, pow = binary("pow", np.power, "({0} ** {1})", _jvp_pow, inputs="inexact",
+                    complex_expr="({0} ** {1} if {0} != 0 else (complex(1.0, 0.0) if {1} == 0 "
+                                 "else (complex(0.0, 0.0) if {1}.real > 0 else "
+                                 "complex(math.nan, math.nan))))")
 logaddexp_p, logaddexp = binary(
     "logaddexp", np.logaddexp,
     "({0} + {1} if {0} == {1} and math.isinf({0}) else "
