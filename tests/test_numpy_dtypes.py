@@ -106,3 +106,8 @@ def test_compiled_complex_division_by_zero_gives_numpys_values():
         want = (z / zero, zero ** -1.0, zero ** 0.5, zero ** -2)
     for got, ref in zip(f(z, zero), want):
         np.testing.assert_array_equal(got, ref)
+
+
+def test_heaviside_keeps_nan():
+    x = np.array([np.nan, -1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(tj.jit(tnp.heaviside)(x, 0.5), np.heaviside(x, 0.5))

@@ -410,7 +410,8 @@ def copysign(x1, x2, /):
 
 
 def heaviside(x1, x2, /):
-    return where(less(x1, 0), 0.0, where(equal(x1, 0), x2, 1.0))
+    step = where(less(x1, 0), 0.0, where(equal(x1, 0), x2, 1.0))
+    return where(isnan(x1), x1, step)  # NaN stays NaN, as in NumPy
 
 
 def conjugate(x, /):
