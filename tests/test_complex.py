@@ -405,3 +405,11 @@ def test_complex_switch_index_and_angle_conversions_refuse():
     for f in (tnp.deg2rad, tnp.rad2deg):
         with pytest.raises(TypeError, match="complex"):
             f(Z)
+
+
+def test_compiled_complex_expm1_is_accurate_near_zero():
+    z = np.array([1e-10 + 1e-10j, 1e-10 + 0j, 1e-8j, 0.5 + 3j, -2 - 0j, 0j, -np.inf + 1j])
+    f = tj.jit(tnp.expm1)
+    np.testing.assert_allclose(f(z), np.expm1(z), rtol=1e-14)
+    z32 = z[:-1].astype(np.complex64)
+    np.testing.assert_allclose(f(z32), np.expm1(z32.astype(complex)), rtol=1e-6)

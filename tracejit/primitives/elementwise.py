@@ -300,7 +300,12 @@ def _sq(x):
 exp_p, exp = unary("exp", np.exp, "math.exp({0})", lambda t, x, out: mul(t, out), inputs="inexact")
 expm1_p, expm1 = unary("expm1", np.expm1, "math.expm1({0})",
                        lambda t, x, out: mul(t, add(out, 1.0)),
-                       inputs="inexact", complex_expr="(cmath.exp({0}) - {one})")
+                       inputs="inexact",
+                       # exp(x) cos y - 1 = expm1(x) cos y - 2 sin²(y/2): no cancellation
+                       # near 0 (NumPy's is accurate there too)
+                       complex_expr="complex(math.expm1({0}.real) * math.cos({0}.imag) - "
+                                    "2.0 * math.sin(0.5 * {0}.imag) ** 2, "
+                                    "math.exp({0}.real) * math.sin({0}.imag))")
 exp2_p, exp2 = unary("exp2", np.exp2, "math.pow({two}, {0})",
                      lambda t, x, out: mul(t, mul(out, math.log(2.0))),
                      inputs="inexact", complex_expr="cmath.exp({0} * math.log(2.0))")
