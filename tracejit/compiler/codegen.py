@@ -218,9 +218,9 @@ class ModuleWriter:
         self.huge_pages = False  # some allocation asks for huge pages (root writer)
         self.special_used: set = set()  # special-function helpers called (root writer)
         self.externals: set = set()  # user Numba functions called (root writer)
-        self.tri_solve = False  # some triangular solve is called (root writer)
-        self.qr_complete = False  # some complete QR is called (root writer)
-        self.eig_real = False  # some eig of a real matrix is called (root writer)
+        # LAPACK/BLAS helpers the module defines because some kernel calls them: names of
+        # `_LAPACK_HELPERS` (root writer)
+        self.lapack_helpers: set = set()
         self.floor_divides: set = set()  # dtypes of float floor divisions (root writer)
         self.blas_threads = False  # some big BLAS call switches threads (root writer)
         self.math = vecmath.MathRenderer() if parent is None else None  # on the root writer
@@ -468,7 +468,7 @@ class ModuleWriter:
         how = self.can_parallelize(kernel) if self.parallel else None
         parallel = how is not None
         # "chunks": accumulators summed across the outer loop get one partial row per
-        # thread's chunk of it (`_chunk_parts`), added up after the loop.
+        # chunk of it (`chunk_partials`), added up after the loop.
         self.chunk_parts = self.chunk_partials(kernel, comps) if how == "chunks" else {}
         self.row_cache = {}
         row_allocs = []
@@ -533,13 +533,12 @@ class ModuleWriter:
                     else:
                         axes = comp.eqn.params["axes"]
                         kept = [i for d, i in enumerate(idx) if d not in axes]
-                        if v in self.chunk_parts and v.aval.shape:  # this chunk's own row
-                            kept = ["_chunk"] + kept
-                        base = self.chunk_parts[v][1] if v in self.chunk_parts and \
-                            not v.aval.shape else self.chunk_parts.get(v, (self.name(v),))[0]
-                        target = f"{base}[{', '.join(kept)}]" if kept else base
-                        if v in self.chunk_parts:
-                            self.w.line(f"{target} += {value}")
+                        target = f"{self.name(v)}[{', '.join(kept)}]" if kept else \
+                            self.name(v)
+                        if v in self.chunk_parts:  # this chunk's row, or its scalar local
+                            part, local = self.chunk_parts[v]
+                            at = ", ".join(["_chunk"] + kept)
+                            self.w.line(f"{local or f'{part}[{at}]'} += {value}")
                         elif not kept and comp.eqn.prim is rd.reduce_sum_p and parallel:
                             self.w.line(f"{target} += {value}")  # a form prange reduces
                         elif not kept:
@@ -1059,7 +1058,7 @@ class ModuleWriter:
         them directly costs one typed call per product, where `np.dot` expanded Numba's
         whole implementation (layout checks, copies) at every call site. A product with a
         vector operand must call gemv (or dot): gemm would repack the matrix on every call."""
-        kind = ord(_BLAS_KIND[np.dtype(dtype).name])
+        kind = _blas_kind_code(dtype)
         self.root.blas_dtypes.add(np.dtype(dtype).name)
         one, zero = (f"_ptr({literal(v, dtype)})" for v in (1, 0))
         N, T = ord("n"), ord("t")
@@ -1201,8 +1200,8 @@ class ModuleWriter:
         at = f"[{', '.join(idx)}]" if idx else ""
         ins = [f"np.ascontiguousarray({self.array_of(a)}{at})" for a in eqn.inputs]
         if prim is dc.triangular_solve_p:
-            self.root.tri_solve = True
-            kind = ord(_BLAS_KIND[np.dtype(eqn.inputs[0].aval.dtype).name])
+            self.root.lapack_helpers.add("_tri_solve")
+            kind = _blas_kind_code(eqn.inputs[0].aval.dtype)
             call = (f"_tri_solve({ins[0]}, {ins[1]}, {eqn.params['lower']}, "
                     f"{eqn.params['trans']}, {kind})")
         elif prim is dc.svd_p:  # Numba's svd always computes the vectors
@@ -1210,12 +1209,11 @@ class ModuleWriter:
             if not eqn.params["compute_uv"]:
                 call += "[1]"
         elif prim is dc.qr_p and eqn.params["full"]:
-            self.root.qr_complete = True
-            kind = ord(_BLAS_KIND[np.dtype(eqn.inputs[0].aval.dtype).name])
-            call = f"_qr_complete({ins[0]}, {kind})"
+            self.root.lapack_helpers.add("_qr_complete")
+            call = f"_qr_complete({ins[0]}, {_blas_kind_code(eqn.inputs[0].aval.dtype)})"
         elif prim is dc.eig_p and not dtypes.is_complex(eqn.inputs[0].aval.dtype):
-            self.root.eig_real = True  # Numba's eig refuses real matrices with complex pairs
-            kind = ord(_BLAS_KIND[np.dtype(eqn.inputs[0].aval.dtype).name])
+            self.root.lapack_helpers.add("_eig_real")  # Numba's eig refuses complex pairs
+            kind = _blas_kind_code(eqn.inputs[0].aval.dtype)
             out = np.dtype(eqn.outs[0].aval.dtype).name
             call = (f"_eig_real({ins[0]}, {kind}, np.empty(0, dtype=np.{out}))"
                     + ("" if eqn.params["vectors"] else "[0]"))
@@ -1579,12 +1577,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += special.preamble(mw.special_used)
     if mw.externals:
         lines += external.preamble(mw.externals)
-    if mw.tri_solve:
-        lines += _TRI_SOLVE
-    if mw.qr_complete:
-        lines += _QR_COMPLETE
-    if mw.eig_real:
-        lines += _EIG_REAL
+    for name in sorted(mw.lapack_helpers):
+        lines += _LAPACK_HELPERS[name]
     if mw.floor_divides:
         lines += _floor_divide_preamble(mw.floor_divides)
     if mw.blas_threads:
@@ -1784,6 +1778,15 @@ def _eig_real(a, kind, like):
             j += 2
     return w, v
 """.splitlines() + ["", ""]
+
+
+_LAPACK_HELPERS = {"_tri_solve": _TRI_SOLVE, "_qr_complete": _QR_COMPLETE,
+                   "_eig_real": _EIG_REAL}
+
+
+def _blas_kind_code(dtype) -> int:
+    """The BLAS/LAPACK type letter of `dtype` (d, s, z, c) as the char code helpers take."""
+    return ord(_BLAS_KIND[np.dtype(dtype).name])
 
 
 # madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of a new array's buffer, before the

@@ -45,17 +45,19 @@ def _isnan(z):
     return ew.or_(ew.isnan(ew.real(z)), ew.isnan(ew.imag(z)))
 
 
-def maximum(a, b, ignore_nan=False):
-    """np.maximum (a NaN operand wins) or, with `ignore_nan`, np.fmax (the other wins)."""
-    pick = st.select(greater_equal(a, b), a, b)
+def _pick(keep_a, a, b, ignore_nan):
+    """a where `keep_a`, else b; a NaN operand wins (np.maximum) or, with `ignore_nan`, the
+    other one does (np.fmax)."""
     first, second = (b, a) if ignore_nan else (a, b)
-    return st.select(_isnan(a), first, st.select(_isnan(b), second, pick))
+    return st.select(_isnan(a), first, st.select(_isnan(b), second, st.select(keep_a, a, b)))
+
+
+def maximum(a, b, ignore_nan=False):
+    return _pick(greater_equal(a, b), a, b, ignore_nan)
 
 
 def minimum(a, b, ignore_nan=False):
-    pick = st.select(less_equal(a, b), a, b)
-    first, second = (b, a) if ignore_nan else (a, b)
-    return st.select(_isnan(a), first, st.select(_isnan(b), second, pick))
+    return _pick(less_equal(a, b), a, b, ignore_nan)
 
 
 def _extreme_parts(a, axes, largest):

@@ -493,12 +493,8 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
     count = cast(_nan_count(mask, a, axis, True), dt)
     m = divide(sum(x, axis=axis, keepdims=True), count)
     dev = _where(mask, 0.0, subtract(x, m))
-    if dtypes.is_complex(dt):  # squared moduli: a real variance, as NumPy's
-        from ._ufuncs import conjugate
-        ss = sum(real(multiply(conjugate(dev), dev)), axis=axis, keepdims=keepdims)
-        dt = dtypes.real_dtype(dt)
-    else:
-        ss = sum(multiply(dev, dev), axis=axis, keepdims=keepdims)
+    ss = sum(squared_modulus(dev), axis=axis, keepdims=keepdims)  # real, as NumPy's
+    dt = dtypes.real_dtype(dt)
     n = cast(_nan_count(mask, a, axis, keepdims), dt)
     from ._ufuncs import maximum
     return divide(ss, maximum(subtract(n, ddof), 0.0))
@@ -582,6 +578,13 @@ def real(val):
     from ..primitives import elementwise as ew
     val = as_operand(val)
     return ew.real(val) if _is_complex(val) else val
+
+
+def squared_modulus(x):
+    """|x|²: x·x for real values, re(x x̄) for complex ones (in the real dtype)."""
+    from ._ufuncs import conjugate, multiply
+    x = as_operand(x)
+    return real(multiply(conjugate(x), x)) if _is_complex(x) else multiply(x, x)
 
 
 def imag(val):

@@ -351,7 +351,8 @@ def lstsq(a, b, rcond=None):
     the residuals only when rank == n < m and an empty array otherwise; the shape of a traced
     result cannot depend on the rank, so here they are returned whenever m > n (and empty
     when m <= n), whatever the rank."""
-    from . import asarray, astype, conjugate, matmul, real, result_type, sum
+    from . import asarray, astype, matmul, result_type, sum
+    from ._functions import squared_modulus
     a = _float_array(a, "lstsq", square=False)
     if a.ndim != 2:
         raise ValueError(f"lstsq: a must be two-dimensional, got shape {tuple(a.shape)}")
@@ -368,7 +369,7 @@ def lstsq(a, b, rcond=None):
     rank = astype(matrix_rank(a, tol=rcond * _max_or_zero(sv)), np.int32)  # LAPACK's int
     if m > n:
         r = b - matmul(a, x)
-        residuals = sum(real(r * conjugate(r)), axis=0)  # squared moduli
+        residuals = sum(squared_modulus(r), axis=0)
         residuals = residuals[None] if b.ndim == 1 else residuals
     else:
         residuals = astype(asarray(np.zeros((0,))), dtypes.real_dtype(dtype))
