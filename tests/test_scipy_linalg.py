@@ -78,8 +78,8 @@ def test_only_the_named_triangle_is_read():
 
 
 def test_what_is_not_offered_says_so():
-    with pytest.raises(NotImplementedError, match="pivoting"):
-        tsl.qr(A, pivoting=True)
+    with pytest.raises(ValueError, match="mode must be"):
+        tsl.qr(A, mode="raw", pivoting=True)
     with pytest.raises(ValueError, match="trans must be"):
         tsl.solve_triangular(A, B, trans=3)
     with pytest.raises(ValueError, match="incompatible"):

@@ -1208,6 +1208,10 @@ class ModuleWriter:
             call = f"np.linalg.svd({ins[0]}, full_matrices={eqn.params['full_matrices']})"
             if not eqn.params["compute_uv"]:
                 call += "[1]"
+        elif prim is dc.qr_p and eqn.params["pivoting"]:
+            self.root.lapack_helpers.add("_qr_pivoted")  # geqp3: not in Numba's np.linalg
+            call = (f"_qr_pivoted({ins[0]}, {_blas_kind_code(eqn.inputs[0].aval.dtype)}, "
+                    f"{eqn.params['full']})")
         elif prim is dc.qr_p and eqn.params["full"]:
             self.root.lapack_helpers.add("_qr_complete")
             call = f"_qr_complete({ins[0]}, {_blas_kind_code(eqn.inputs[0].aval.dtype)})"
@@ -1780,8 +1784,84 @@ def _eig_real(a, kind, like):
 """.splitlines() + ["", ""]
 
 
+# The column-pivoted QR, as SciPy computes it: LAPACK's geqp3 (not among the wrappers of
+# Numba's helper library: SciPy's `cython_lapack` entries, registered under fixed symbol
+# names at import so the cached machine code links by name), then orgqr/ungqr through
+# Numba's wrapper for Q's columns (all m with `full`), from the one factorization. The
+# workspace is queried first (lwork = -1), as SciPy does; jpvt starts at zero (every column
+# free) and comes back 1-based.
+_QR_PIVOTED = """\
+import llvmlite.binding as _llb_geqp3
+from numba.extending import get_cython_function_address as _lapack_address
+
+for _x in "dszc":
+    _llb_geqp3.add_symbol("tracejit_" + _x + "geqp3",
+                          _lapack_address("scipy.linalg.cython_lapack", _x + "geqp3"))
+_dgeqp3 = numba.types.ExternalFunction("tracejit_dgeqp3",
+                                       numba.types.void(*([numba.types.voidptr] * 9)))
+_sgeqp3 = numba.types.ExternalFunction("tracejit_sgeqp3",
+                                       numba.types.void(*([numba.types.voidptr] * 9)))
+_zgeqp3 = numba.types.ExternalFunction("tracejit_zgeqp3",
+                                       numba.types.void(*([numba.types.voidptr] * 10)))
+_cgeqp3 = numba.types.ExternalFunction("tracejit_cgeqp3",
+                                       numba.types.void(*([numba.types.voidptr] * 10)))
+_xxgqr_p = numba.types.ExternalFunction("numba_ez_xxgqr", numba.types.intc(
+    numba.types.char, numba.types.intp, numba.types.intp, numba.types.intp,
+    numba.types.voidptr, numba.types.intp, numba.types.voidptr))
+
+
+@numba.njit(cache=True)
+def _geqp3(kind, w, jpvt, tau, work, dims):
+    # dims: m, n, lda, lwork, info; complex kinds take a real workspace of 2n
+    if kind == 100:
+        _dgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes, jpvt.ctypes,
+                tau.ctypes, work.ctypes, dims[3:].ctypes, dims[4:].ctypes)
+    elif kind == 115:
+        _sgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes, jpvt.ctypes,
+                tau.ctypes, work.ctypes, dims[3:].ctypes, dims[4:].ctypes)
+    elif kind == 122:
+        rwork = np.empty(2 * dims[1], dtype=np.float64)
+        _zgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes, jpvt.ctypes,
+                tau.ctypes, work.ctypes, dims[3:].ctypes, rwork.ctypes, dims[4:].ctypes)
+    else:
+        rwork = np.empty(2 * dims[1], dtype=np.float32)
+        _cgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes, jpvt.ctypes,
+                tau.ctypes, work.ctypes, dims[3:].ctypes, rwork.ctypes, dims[4:].ctypes)
+
+
+@numba.njit(cache=True)
+def _qr_pivoted(a, kind, full):
+    m, n = a.shape
+    k = min(m, n)
+    cols = m if full else k  # Q's columns
+    w = np.zeros((max(n, cols), m), dtype=a.dtype).T  # Fortran order, room for Q
+    for j in range(n):
+        for i in range(m):
+            w[i, j] = a[i, j]
+    jpvt = np.zeros(n, dtype=np.int32)
+    tau = np.empty(k, dtype=a.dtype)
+    dims = np.array([m, n, m, -1, 0], dtype=np.int32)
+    query = np.empty(1, dtype=a.dtype)
+    _geqp3(kind, w, jpvt, tau, query, dims)  # the workspace query
+    dims[3] = max(int(query[0].real), 3 * n + 1)
+    _geqp3(kind, w, jpvt, tau, np.empty(dims[3], dtype=a.dtype), dims)
+    if dims[4] != 0:
+        raise ValueError("qr: LAPACK rejected an argument")
+    r = np.zeros((m if full else k, n), dtype=a.dtype)
+    for j in range(n):
+        for i in range(min(j + 1, m)):
+            r[i, j] = w[i, j]
+    p = np.empty(n, dtype=np.int32)
+    for j in range(n):
+        p[j] = jpvt[j] - 1
+    if _xxgqr_p(kind, m, cols, k, w.ctypes, m, tau.ctypes) < 0:
+        raise ValueError("qr: LAPACK rejected an argument")
+    return np.ascontiguousarray(w[:, :cols]), r, p
+""".splitlines() + ["", ""]
+
+
 _LAPACK_HELPERS = {"_tri_solve": _TRI_SOLVE, "_qr_complete": _QR_COMPLETE,
-                   "_eig_real": _EIG_REAL}
+                   "_qr_pivoted": _QR_PIVOTED, "_eig_real": _EIG_REAL}
 
 
 def _blas_kind_code(dtype) -> int:

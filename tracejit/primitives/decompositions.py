@@ -14,7 +14,9 @@ mode needs transpose rules only for the solves (linear in their right-hand side)
                dU = U (G ∘ (dP S + S dPᴴ) + i im diag(dP) S⁻¹) + (I − U Uᴴ) dA V S⁻¹,
                dV = V (G ∘ (S dP + dPᴴ S)) + (I − V Vᴴ) dAᴴ U S⁻¹
     qr:        C = Qᴴ dA R⁻¹,  Ω = tril(C, −1) − tril(C, −1)ᴴ + i im diag(C),  dR = (C − Ω) R,
-               dQ = dA R⁻¹ − Q (C − Ω)   (rows ≥ columns; wider matrices split A = [X Y])
+               dQ = dA R⁻¹ − Q (C − Ω)   (rows ≥ columns; wider matrices split A = [X Y]);
+               with column pivoting (A P = Q R), the same rule for A P, P held: the
+               permutation is piecewise constant and has no derivative
     eig:       dw = diag(V⁻¹ dA V),  dV₀ = V (F ∘ V⁻¹ dA V),  dV = dV₀ − V re diag(Vᴴ dV₀),
                F as for eigh (the last term keeps the columns of unit length, as LAPACK's)
 
@@ -30,7 +32,8 @@ have derivatives everywhere they are distinct or not.
 
 Compiled code calls Numba's `np.linalg` (LAPACK through SciPy) per matrix of the stack,
 BLAS trsm for triangular solves, and LAPACK through Numba's helper library for what Numba's
-`np.linalg` lacks (the complete QR, eig of real matrices with complex pairs).
+`np.linalg` lacks (the complete QR, eig of real matrices with complex pairs), and LAPACK's
+geqp3 from SciPy's `cython_lapack` for the column-pivoted QR.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ slogdet_p = Primitive("slogdet", multiple_results=True)
 cholesky_p = Primitive("cholesky")
 eigh_p = Primitive("eigh", multiple_results=True)
 svd_p = Primitive("svd", multiple_results=True)  # [u, s, vh], or [s] without compute_uv
-qr_p = Primitive("qr", multiple_results=True)  # [q, r], reduced, or complete with `full`
+# [q, r], reduced, or complete with `full`; with `pivoting`, [q, r, p] of A[..., p] = Q R
+qr_p = Primitive("qr", multiple_results=True)
 eig_p = Primitive("eig", multiple_results=True)  # complex [w, v], or [w] without vectors
 
 DECOMPOSITIONS = (solve_p, triangular_solve_p, inv_p, slogdet_p, cholesky_p, eigh_p, svd_p,
@@ -130,11 +134,14 @@ def _svd_abstract(a, *, full_matrices, compute_uv):
     return [ShapedArray(batch + (m, cu), a.dtype), s, ShapedArray(batch + (rv, n), a.dtype)]
 
 
-def _qr_abstract(a, *, full):
+def _qr_abstract(a, *, full, pivoting):
     _matrix("qr", a)
     *batch, m, n = a.shape
     batch, k = tuple(batch), (m if full else min(m, n))
-    return [ShapedArray(batch + (m, k), a.dtype), ShapedArray(batch + (k, n), a.dtype)]
+    out = [ShapedArray(batch + (m, k), a.dtype), ShapedArray(batch + (k, n), a.dtype)]
+    if pivoting:  # LAPACK's column permutation, as SciPy returns it (int32)
+        out.append(ShapedArray(batch + (n,), np.dtype(np.int32)))
+    return out
 
 
 def _eig_abstract(a, *, vectors):
@@ -187,9 +194,25 @@ def _svd_impl(a, *, full_matrices, compute_uv):
     return [u.astype(dt), s.astype(rdt), vh.astype(dt)]
 
 
-def _qr_impl(a, *, full):
+def _qr_impl(a, *, full, pivoting):
     dt = np.asarray(a).dtype
+    if pivoting:
+        return _qr_pivoted_impl(np.asarray(a), full)
     return [x.astype(dt) for x in np.linalg.qr(a, mode="complete" if full else "reduced")]
+
+
+def _qr_pivoted_impl(a, full):
+    """SciPy's pivoted QR (LAPACK geqp3, then orgqr/ungqr) per matrix of the stack."""
+    from scipy.linalg import qr as scipy_qr
+    (q_aval, r_aval, p_aval) = _qr_abstract(ShapedArray(a.shape, a.dtype), full=full,
+                                            pivoting=True)
+    q = np.empty(q_aval.shape, a.dtype)
+    r = np.empty(r_aval.shape, a.dtype)
+    p = np.empty(p_aval.shape, np.int32)
+    for idx in np.ndindex(*a.shape[:-2]):
+        qi, ri, pi = scipy_qr(a[idx], mode="full" if full else "economic", pivoting=True)
+        q[idx], r[idx], p[idx] = qi, ri, pi
+    return [q, r, p]
 
 
 def _eig_impl(a, *, vectors):
@@ -222,10 +245,12 @@ def svd(a, full_matrices=False, compute_uv=True):
     return bind(svd_p, a, full_matrices=bool(full_matrices), compute_uv=bool(compute_uv))
 
 
-def qr(a, full=False):
+def qr(a, full=False, pivoting=False):
     """[q, r], the reduced QR factorization of the stack of matrices `a` (with `full`, the
-    complete one: q square, r with as many rows as `a`)."""
-    return bind(qr_p, a, full=bool(full))
+    complete one: q square, r with as many rows as `a`). With `pivoting`, [q, r, p]: LAPACK's
+    column-pivoted factorization a[..., p] = q r (geqp3: |r|'s diagonal non-increasing), p
+    an int32 permutation of the columns."""
+    return bind(qr_p, a, full=bool(full), pivoting=bool(pivoting))
 
 
 def eig(a, vectors=True):
@@ -404,23 +429,28 @@ def _qr_square_jvp(q, r, dx):
     return dx_rinv - _mm(q, c_upper), _mm(c_upper, r)
 
 
-def _qr_jvp(primals, tangents, *, full):
+def _qr_jvp(primals, tangents, *, full, pivoting):
     from .. import numpy as tnp
     (a,), (ta,) = primals, tangents
     *_, m, n = _aval(a).shape
-    q, r = qr(a, full)
+    outs = qr(a, full, pivoting)
+    q, r = outs[:2]
+    # the permutation is piecewise constant: no derivative (int32, so a symbolic zero)
+    tp = [Zero(tangent_aval(_aval(outs[2])))] if pivoting else []
     if is_zero(ta):
-        return [q, r], [Zero(tangent_aval(_aval(q))), Zero(tangent_aval(_aval(r)))]
+        return outs, [Zero(tangent_aval(_aval(q))), Zero(tangent_aval(_aval(r)))] + tp
     if full and m > n:
         raise NotImplementedError("qr: derivatives of the complete factorization of a matrix "
                                   "with more rows than columns are not defined (Q's extra "
                                   "columns are not unique); use mode='reduced'")
+    if pivoting:  # A P = Q R with P held: the rule below for the permuted tangent dA P
+        ta = tnp.take_along_axis(ta, outs[2][..., None, :], axis=-1)
     if m >= n:
-        return [q, r], list(_qr_square_jvp(q, r, ta))
+        return outs, list(_qr_square_jvp(q, r, ta)) + tp
     # A = [X Y] = Q [R1 R2]: X = Q R1 is square; R2 = Qᴴ Y, so dR2 = Qᴴ (dY − dQ R2)
     dq, dr1 = _qr_square_jvp(q, r[..., :m], ta[..., :m])
     dr2 = _mm(_mH(q), ta[..., m:] - _mm(dq, r[..., m:]))
-    return [q, r], [dq, tnp.concatenate([dr1, dr2], axis=-1)]
+    return outs, [dq, tnp.concatenate([dr1, dr2], axis=-1)] + tp
 
 
 def _eig_jvp(primals, tangents, *, vectors):

@@ -237,15 +237,35 @@ def svdvals(a, overwrite_a=False, check_finite=True):
 
 
 def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
-    """SciPy's modes: 'full' (NumPy's 'complete'), 'economic' (NumPy's 'reduced'), 'r'.
-    Column pivoting and mode 'raw' are not offered."""
-    if pivoting:
-        raise NotImplementedError("scipy.linalg.qr: pivoting=True is not offered")
+    """SciPy's modes: 'full' (NumPy's 'complete'), 'economic' (NumPy's 'reduced'), 'r'
+    (R of the full factorization alone); mode 'raw' is not offered.
+
+    With `pivoting`, LAPACK's column-pivoted factorization (geqp3, as SciPy calls it):
+    (Q, R, P), or (R, P) for mode 'r', with a[..., P] = Q R, the diagonal of R non-increasing
+    in magnitude and P an int32 permutation of the columns. Q and R differentiate as the
+    QR of a[..., P] with P held (the permutation is piecewise constant; P has no
+    derivative). Stacks of matrices factor one by one, as SciPy's do."""
     modes = {"full": "complete", "economic": "reduced", "r": "r"}
     if mode not in modes:
         raise ValueError(f"qr: mode must be 'full', 'economic' or 'r', got {mode!r}")
+    a = _la._float_array(a, "qr", square=False)
+    m, n = a.shape[-2:]
+    if pivoting:
+        q, r, p = _dc.qr(a, full=mode == "full" and m > n, pivoting=True)
+        return (_r_rows(r, m), p) if mode == "r" else (q, r, p)
     out = _la.qr(a, mode=modes[mode])
-    return (out,) if mode == "r" else tuple(out)
+    return (_r_rows(out, m),) if mode == "r" else tuple(out)
+
+
+def _r_rows(r, m):
+    """The reduced R with zero rows below it up to `m`: mode 'r' gives the R of the full
+    factorization, as SciPy does (its rows past min(m, n) are zero), from the reduced one,
+    which has derivatives."""
+    from .. import numpy as tnp
+    k = r.shape[-2]
+    if k == m:
+        return r
+    return tnp.pad(r, [(0, 0)] * (r.ndim - 2) + [(0, m - k), (0, 0)])
 
 
 def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
