@@ -113,6 +113,21 @@ def w1_inputs(size, rng):
     return (rng.standard_normal(size["n"]),)
 
 
+def w1f_numba_kernel(x):
+    """W1's gradient in float32 throughout (float32 constants keep float32 arithmetic)."""
+    one, half = np.float32(1.0), np.float32(-0.5)
+    g = np.empty_like(x)
+    for i in prange(x.shape[0]):
+        xi = x[i]
+        t = math.tanh(xi)
+        g[i] = (one - t * t) * math.sin(xi) + t * math.cos(xi) - xi * math.exp(half * xi * xi)
+    return g
+
+
+def w1f_inputs(size, rng):
+    return (rng.standard_normal(size["n"]).astype(np.float32),)
+
+
 # ---------------------------------------------------------------------------------------
 # W2 logistic regression: mean(logaddexp(0, -y (X w + b))), value and grad w.r.t. (w, b)
 # ---------------------------------------------------------------------------------------
@@ -899,6 +914,9 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
     Workload("W1", "elementwise: sum(tanh(x) sin(x) + exp(-x^2/2))", "x", "float64",
              w1_loss, w1_numpy_grad, w1_numba_kernel, w1_inputs,
              cases=(_n(10**6), _n(10**7)), quick_cases=(_n(10**5), _n(10**6)), parallel=True),
+    Workload("W1F", "elementwise, float32: W1's sum(tanh(x) sin(x) + exp(-x^2/2))", "x",
+             "float32", w1_loss, w1_numpy_grad, w1f_numba_kernel, w1f_inputs,
+             cases=(_n(10**6), _n(10**7)), quick_cases=(_n(10**5), _n(10**6)), parallel=True),
     Workload("W2", "logreg: mean(logaddexp(0, -y (X w + b)))", "w, b", "float64",
              w2_loss, w2_numpy_grad, w2_numba_kernel, w2_inputs,
              cases=(Case("X (20000,100)", {"n": 20000, "d": 100}),),
@@ -1220,7 +1238,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("tracejit", ("tracejit",), build_tracejit, _load_tracejit, disk_cache=True),
     System("tracejit-1thread", ("tracejit",),
            lambda wl, a: build_tracejit(wl, a, parallel=False), _load_tracejit,
-           disk_cache=True, workloads=("W1", "W4", "W8")),
+           disk_cache=True, workloads=("W1", "W1F", "W4", "W8")),
     System("tracejit-parallel", ("tracejit",),
            lambda wl, a: build_tracejit(wl, a, parallel=True), _load_tracejit,
            disk_cache=True, parallel=True),
