@@ -154,6 +154,6 @@ def test_errors_name_the_problem():
     with pytest.raises(TypeError, match="order n must be a whole number"):
         ts.polygamma(-1, np.ones(2))
     with pytest.raises(TypeError, match="complex"):
-        ts.erf(np.ones(2, np.complex128))
+        ts.erfinv(np.ones(2, np.complex128))
     with pytest.raises(KeyError, match="no special-function helper"):
         special_helpers.preamble(["_sf_nothing"])

@@ -373,6 +373,10 @@ class ModuleWriter:
         if dtypes.is_complex(in_dtype):  # Numba's complex arithmetic and cmath
             expr = (row.complex_expr or row.expr).format(
                 *args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+            if "_sf_" in expr:  # a special function's helper, complex128 (compiler/special.py)
+                self.root.special_used.update(re.findall(r"\b_sf_\w+", expr))
+                if np.dtype(dtype) == dtypes.complex64:
+                    return f"np.complex64({expr})"
             return expr if np.dtype(dtype) != dtypes.float32 else f"np.float32({expr})"
         if prim is ew.complex_p:
             expr = row.expr.format(*args)

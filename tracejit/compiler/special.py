@@ -4,20 +4,44 @@ A special-function row spells its loop body as a call of a `_sf_<name>` helper; 
 generator pastes the definitions of the helpers a module uses (and what they need) after its
 imports, so the module stays standalone: it needs numpy, numba, llvmlite and SciPy.
 
-- `_sf_erfinv`, `_sf_digamma`, `_sf_xlogy`, `_sf_xlog1py` call SciPy's own C
+- `_sf_erfinv`, `_sf_gammaln`, `_sf_digamma`, `_sf_xlogy`, `_sf_xlog1py` call SciPy's own C
   implementations (`scipy.special.cython_special`, the code `scipy.special` runs), reached
   by a symbol registered with LLVM by name: calls stay cacheable on disk (an address baked
-  into the code would not be), and compiled values equal the interpreter's.
+  into the code would not be), and compiled values equal the interpreter's. (`gammaln` is
+  SciPy's rather than `math.lgamma`, which gives +inf at -inf where SciPy gives -inf, and
+  which Numba computes in single precision for float32.)
+- `_sf_cerf`, `_sf_cerfc`, `_sf_cdigamma` call SciPy's complex entries (`double complex
+  f(double complex, int)`, by value). Numba's `ExternalFunction` cannot declare a complex
+  argument, so a small intrinsic declares the symbol as C compilers do for this ABI, `{double,
+  double} f(double, double, i32)`, and splits and joins the parts: on x86-64 System V (and
+  AArch64) that is how a `double complex` travels (the parts in xmm0/xmm1 both ways). Values
+  equal SciPy's bit for bit (tests/test_complex_special.py); on other ABIs (Windows) the
+  preamble refuses with a clear error rather than calling through a wrong convention.
 - `_sf_polygamma(n, x)` (whole n >= 1) is a loop of its own, since SciPy offers no C entry
   for it: the recurrence psi_n(x) = psi_n(x + 1) + (-1)^(n+1) n! / x^(n+1) moves x up to
   at least 20 + n, then the asymptotic series with Bernoulli numbers B_2..B_20. It agrees with
   `scipy.special.polygamma` to about 1e-15 relative for n <= 10 (tests/test_special.py); the
   loop takes |x| steps for negative x.
+- `_sf_cpolygamma(n, z)` is its complex twin (SciPy has no complex polygamma; digamma's
+  derivatives need it): the same recurrence and series for Re z >= 0, and for Re z < 0
+  the reflection psi_n(z) = (-1)^n psi_n(1 - z) - pi^(n+1) cot^(n)(pi z), the cotangent's
+  derivative from q = exp(+-2i pi z) series when |Im z| > 1/4, else as a polynomial in cot.
+  Poles give nan + nan j, as SciPy's complex psi does. Checked against mpmath
+  (tests/test_complex_special.py: within 5e-15 relative for n = 1, 2, 3, 5 over all four
+  quadrants, near the poles and the axes, |z| up to 1e8). Its plain-Python form is the interpreter's
+  implementation (`complex_polygamma`), so both run one algorithm.
 """
 
 from __future__ import annotations
 
+import cmath
+import math
+import platform
+import sys
+import types
 from collections.abc import Iterable
+
+import numpy as np
 
 # helper -> (cython_special entry, number of float64 arguments)
 _CYTHON = {
@@ -25,6 +49,14 @@ _CYTHON = {
     "_sf_digamma": ("__pyx_fuse_1psi", 1),
     "_sf_xlogy": ("__pyx_fuse_1xlogy", 2),
     "_sf_xlog1py": ("__pyx_fuse_1xlog1py", 2),
+    "_sf_gammaln": ("gammaln", 1),
+}
+
+# helper -> cython_special entry taking and returning one double complex
+_CYTHON_COMPLEX = {
+    "_sf_cerf": "__pyx_fuse_0erf",
+    "_sf_cerfc": "__pyx_fuse_0erfc",
+    "_sf_cdigamma": "__pyx_fuse_0psi",
 }
 
 _CYTHON_RUNTIME = '''\
@@ -41,11 +73,46 @@ def _sf_external(entry, nargs):
     return numba.types.ExternalFunction(symbol, f64(*([f64] * nargs), numba.types.intc))
 '''
 
-_POLYGAMMA = '''\
+_CYTHON_COMPLEX_RUNTIME = '''\
+from llvmlite import ir as _sf_ir
+from numba.core import cgutils as _sf_cgutils
+from numba.extending import intrinsic as _sf_intrinsic
+
+
+def _sf_complex_external(entry):
+    """A SciPy complex special function (`double complex f(double complex, int)`) as a
+    Numba intrinsic on complex128: declared as C compilers lower it on x86-64 System V,
+    `{double, double} f(double, double, i32)`, the parts split and joined around the call."""
+    symbol = "tracejit_sf_" + entry
+    _sf_llvm.add_symbol(symbol, _sf_address("scipy.special.cython_special", entry))
+    c128 = numba.types.complex128
+
+    @_sf_intrinsic
+    def call(typingctx, z):
+        if z != c128:
+            return None
+
+        def codegen(context, builder, signature, args):
+            f64 = _sf_ir.DoubleType()
+            fnty = _sf_ir.FunctionType(_sf_ir.LiteralStructType([f64, f64]),
+                                       [f64, f64, _sf_ir.IntType(32)])
+            fn = _sf_cgutils.get_or_insert_function(builder.module, fnty, symbol)
+            arg = context.make_complex(builder, c128, args[0])
+            res = builder.call(fn, [arg.real, arg.imag, _sf_ir.Constant(_sf_ir.IntType(32), 0)])
+            out = context.make_complex(builder, c128)
+            out.real = builder.extract_value(res, 0)
+            out.imag = builder.extract_value(res, 1)
+            return out._getvalue()
+        return c128(c128), codegen
+    return call
+'''
+
+_BERNOULLI = '''\
 _SF_BERNOULLI = (1.0 / 6, -1.0 / 30, 1.0 / 42, -1.0 / 30, 5.0 / 66, -691.0 / 2730, 7.0 / 6,
                  -3617.0 / 510, 43867.0 / 798, -174611.0 / 330)
+'''
 
-
+_POLYGAMMA = '''\
 @numba.njit(cache=True)
 def _sf_polygamma(n, x):
     """polygamma(n, x) for whole n >= 1 (float64)."""
@@ -75,22 +142,146 @@ def _sf_polygamma(n, x):
 '''
 
 
+_CPOLYGAMMA = '''\
+@numba.njit(cache=True)
+def _sf_cpolygamma(n, z):
+    """polygamma(n, z) for whole n >= 1 and complex z (complex128)."""
+    n = float(n.real)
+    x = float(z.real)
+    y = float(z.imag)
+    if math.isnan(x) or math.isnan(y) or n < 1 or n != math.floor(n):
+        return complex(math.nan, math.nan)
+    if math.isinf(y) or x == math.inf:
+        return complex(0.0, 0.0)
+    if x == -math.inf or (y == 0.0 and x <= 0.0 and x == math.floor(x)):
+        return complex(math.nan, math.nan)  # no limit; the poles, as SciPy's complex psi
+    m = int(n)
+    sign = 1.0 if m % 2 == 1 else -1.0  # (-1)**(n + 1)
+    fact = math.gamma(n + 1.0)  # n!
+    reflected = x < 0.0
+    cot_part = complex(0.0, 0.0)
+    if reflected:
+        # psi_n(z) = (-1)^n psi_n(1 - z) - pi^(n+1) cot^(n)(pi z); cot has period pi, so
+        # the real part is reduced to [-1/2, 1/2] first (exactly)
+        r = x - math.floor(x + 0.5)
+        if abs(y) > 0.25:
+            # cot^(n)(w) = -2is sum_k>=1 (2isk)^n q^k, q = exp(2isw), s = sign(Im w), |q| < 0.21
+            s = 1.0 if y > 0 else -1.0
+            q = cmath.exp(complex(-2.0 * math.pi * s * y, 2.0 * math.pi * s * r))
+            total = complex(0.0, 0.0)
+            qk = q
+            for k in range(1, 400):
+                base = complex(0.0, 2.0 * s * k)
+                term = qk
+                for _ in range(m):
+                    term = term * base
+                total += term
+                if k > m and abs(term) <= 1e-18 * abs(total):
+                    break
+                qk = qk * q
+            deriv = complex(0.0, -2.0 * s) * total
+        else:
+            # cot^(n)(w) = P_n(cot w): P_0(c) = c, P_(k+1)(c) = -(1 + c^2) P_k'(c)
+            w = complex(math.pi * r, math.pi * y)
+            c = cmath.cos(w) / cmath.sin(w)
+            coef = np.zeros(m + 2)
+            coef[1] = 1.0
+            for k in range(m):
+                new = np.zeros(m + 2)
+                for j in range(1, k + 2):
+                    new[j - 1] -= j * coef[j]
+                    new[j + 1] -= j * coef[j]
+                coef = new
+            deriv = complex(0.0, 0.0)
+            for j in range(m + 1, -1, -1):
+                deriv = deriv * c + coef[j]
+        cot_part = -(math.pi ** (n + 1.0)) * deriv
+        x, y = 1.0 - x, -y
+    zz = complex(x, y)
+    total = complex(0.0, 0.0)
+    while zz.real < 20.0 + n:
+        inv = 1.0 / zz
+        term = complex(fact, 0.0)
+        for _ in range(m + 1):
+            term = term * inv
+        total += term
+        zz += 1.0
+    # (n-1)!/z^n + n!/(2 z^(n+1)) + sum_k B_2k (2k+n-1)!/((2k)! z^(2k+n)), in powers of 1/z
+    inv = 1.0 / zz
+    inv2 = inv * inv
+    power = complex(1.0, 0.0)
+    for _ in range(m):
+        power = power * inv  # 1/z^n
+    series = (fact / n) * power + (fact / 2.0) * (power * inv)
+    coef = fact / n  # (2k + n - 1)! / (2k)!, at k = 0
+    for k in range(1, 11):
+        coef *= (2.0 * k + n - 2.0) * (2.0 * k + n - 1.0) / ((2.0 * k - 1.0) * (2.0 * k))
+        power = power * inv2
+        series += (_SF_BERNOULLI[k - 1] * coef) * power
+    value = sign * (total + series)
+    if reflected:
+        return -sign * value + cot_part
+    return value
+'''
+
+
+def complex_polygamma(n, z) -> np.ndarray:
+    """The interpreter's complex polygamma (arrays in, complex128 out): the compiled
+    helper's own algorithm, run as plain Python element by element."""
+    global _cpolygamma_py
+    if _cpolygamma_py is None:
+        plain = types.SimpleNamespace(njit=lambda **_: (lambda f: f))  # no Numba here
+        namespace = {"numba": plain, "np": np, "math": math, "cmath": cmath}
+        exec(_BERNOULLI + "\n\n" + _CPOLYGAMMA, namespace)  # our own module text
+        _cpolygamma_py = np.frompyfunc(namespace["_sf_cpolygamma"], 2, 1)
+    with np.errstate(all="ignore"):
+        return np.asarray(_cpolygamma_py(n, z), dtype=np.complex128)
+
+
+_cpolygamma_py = None
+
+
 def preamble(used: Iterable[str]) -> list[str]:
     """Source lines defining the helpers named in `used` (an empty list for none)."""
     used = sorted(set(used))
     lines: list[str] = []
     cython = [name for name in used if name in _CYTHON]
-    if cython:
+    complex_ = [name for name in used if name in _CYTHON_COMPLEX]
+    if complex_ and not complex_abi_supported():
+        raise NotImplementedError(
+            f"compiled complex special functions ({', '.join(complex_)}) call SciPy's C "
+            f"functions with the System V calling convention of `double complex`, which "
+            f"this platform ({platform.system()} {platform.machine()}) does not use; "
+            f"evaluate them without jit (tracejit.disable_jit())")
+    if cython or complex_:
         lines += _CYTHON_RUNTIME.splitlines() + [""]
-        for name in cython:
-            entry, nargs = _CYTHON[name]
-            args = ", ".join(f"x{i}" for i in range(nargs))
-            lines += [f"{name}_c = _sf_external({entry!r}, {nargs})", "", "",
-                      "@numba.njit(cache=True)", f"def {name}({args}):",
-                      f"    return {name}_c({args}, 0)", "", ""]
+    if complex_:
+        lines += _CYTHON_COMPLEX_RUNTIME.splitlines() + [""]
+    for name in cython:
+        entry, nargs = _CYTHON[name]
+        args = ", ".join(f"x{i}" for i in range(nargs))
+        lines += [f"{name}_c = _sf_external({entry!r}, {nargs})", "", "",
+                  "@numba.njit(cache=True)", f"def {name}({args}):",
+                  f"    return {name}_c({args}, 0)", "", ""]
+    for name in complex_:
+        lines += [f"{name}_c = _sf_complex_external({_CYTHON_COMPLEX[name]!r})", "", "",
+                  "@numba.njit(cache=True)", f"def {name}(z):",
+                  f"    return {name}_c(np.complex128(z))", "", ""]
+    if "_sf_polygamma" in used or "_sf_cpolygamma" in used:
+        lines += _BERNOULLI.splitlines() + ["", ""]
     if "_sf_polygamma" in used:
         lines += _POLYGAMMA.splitlines() + ["", ""]
-    unknown = [name for name in used if name not in _CYTHON and name != "_sf_polygamma"]
+    if "_sf_cpolygamma" in used:
+        lines += ["import cmath", ""] + _CPOLYGAMMA.splitlines() + ["", ""]
+    known = set(_CYTHON) | set(_CYTHON_COMPLEX) | {"_sf_polygamma", "_sf_cpolygamma"}
+    unknown = [name for name in used if name not in known]
     if unknown:
         raise KeyError(f"no special-function helper {unknown}")
     return lines
+
+
+def complex_abi_supported() -> bool:
+    """Whether `double complex` travels as two doubles in registers (x86-64 System V,
+    AArch64), the convention `_sf_complex_external` declares."""
+    machine = platform.machine().lower()
+    return sys.platform != "win32" and machine in ("x86_64", "amd64", "aarch64", "arm64")

@@ -2,7 +2,8 @@
 xlog1py, expit, logit, logsumexp (with `b=`), softmax, log_softmax.
 
 Each follows SciPy's promotion (ints and bools compute in float64, float32 stays float32)
-and broadcasting, differentiates to any order (the derivative rules are rows of
+and broadcasting; erf, erfc and digamma/psi take complex operands too (complex64 stays
+complex64, as in SciPy), differentiates to any order (the derivative rules are rows of
 `primitives/special.py`) and compiles into fused loops.
 """
 
@@ -33,10 +34,23 @@ def _float_dtype(*xs) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _unary(prim_fn, name):
+def _inexact_dtype(x) -> np.dtype:
+    """`_float_dtype`, and for a complex operand SciPy's complex loop: complex64 for
+    complex64, complex128 otherwise (a Python complex too)."""
+    if isinstance(x, complex) or np.dtype(getattr(x, "dtype", np.float64)).kind == "c":
+        if np.dtype(getattr(x, "dtype", np.complex128)) == np.complex64 \
+                and not isinstance(x, complex):
+            return np.dtype(np.complex64)
+        return np.dtype(np.complex128)
+    return _float_dtype(x)
+
+
+def _unary(prim_fn, name, complex_too=False):
+    dtype_of = _inexact_dtype if complex_too else _float_dtype
+
     def fn(x, /):
         x = as_operand(x)
-        return prim_fn(cast(x, _float_dtype(x)))
+        return prim_fn(cast(x, dtype_of(x)))
     fn.__name__ = name
     fn.__doc__ = f"Like scipy.special.{name}."
     return fn
@@ -52,12 +66,14 @@ def _binary(prim_fn, name):
     return fn
 
 
-erf = _unary(sp.erf, "erf")
-erfc = _unary(sp.erfc, "erfc")
+erf = _unary(sp.erf, "erf", complex_too=True)
+erfc = _unary(sp.erfc, "erfc", complex_too=True)
 erfinv = _unary(sp.erfinv, "erfinv")
 gammaln = _unary(sp.lgamma, "gammaln")
-digamma = _unary(sp.digamma, "digamma")
+digamma = _unary(sp.digamma, "digamma", complex_too=True)
 psi = digamma
+
+
 def _complex_too(real_fn, log_fn):
     """`real_fn`, and for complex operands x · log_fn(y), 0 where x is 0 (SciPy's complex
     loops), the log's argument kept away from its pole there for the derivative."""
