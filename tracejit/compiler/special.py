@@ -181,9 +181,13 @@ def _sf_cpolygamma(n, z):
                 qk = qk * q
             deriv = complex(0.0, -2.0 * s) * total
         else:
-            # cot^(n)(w) = P_n(cot w): P_0(c) = c, P_(k+1)(c) = -(1 + c^2) P_k'(c)
-            w = complex(math.pi * r, math.pi * y)
-            c = cmath.cos(w) / cmath.sin(w)
+            # cot^(n)(w) = P_n(cot w): P_0(c) = c, P_(k+1)(c) = -(1 + c^2) P_k'(c); near
+            # r = +-1/2, where cot is 0, cot(pi r) = -tan(pi (r -+ 1/2)), r -+ 1/2 exact
+            if abs(r) <= 0.25:
+                c = 1.0 / cmath.tan(complex(math.pi * r, math.pi * y))
+            else:
+                half = 0.5 if r > 0 else -0.5
+                c = -cmath.tan(complex(math.pi * (r - half), math.pi * y))
             coef = np.zeros(m + 2)
             coef[1] = 1.0
             for k in range(m):
