@@ -32,7 +32,7 @@ from ..primitives import linalg as la
 from ..primitives import reductions as rd
 from ..primitives import sorting as so
 from ..primitives import structural as st
-from . import external, special, vecmath
+from . import complex_math, external, special, vecmath
 from .index import ELEMENTWISE_LIKE, input_reads
 from .plan import CONTROL_PRIMS, CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
 
@@ -217,6 +217,7 @@ class ModuleWriter:
         self.blas_dtypes: set = set()  # dtypes of the BLAS calls, on the root writer
         self.huge_pages = False  # some allocation asks for huge pages (root writer)
         self.special_used: set = set()  # special-function helpers called (root writer)
+        self.complex_used: set = set()  # complex helpers called (compiler/complex_math.py)
         self.externals: set = set()  # user Numba functions called (root writer)
         # LAPACK/BLAS helpers the module defines because some kernel calls them: names of
         # `_LAPACK_HELPERS` (root writer)
@@ -366,13 +367,18 @@ class ModuleWriter:
             return cast(args[0], eqn.params["new_dtype"], eqn.inputs[0].aval.dtype)
         if prim is st.stop_gradient_p:
             return args[0]
+        if prim is ew.integer_pow_p and dtypes.is_complex(dtype):  # NumPy's power
+            return self.complex_helpers(f"_cx_ipow({args[0]}, {eqn.params['y']})", dtype)
         if prim is ew.integer_pow_p:
             return _wrap_narrow_int(_integer_pow(args[0], eqn.params["y"], dtype), dtype)
         row = ew.elementwise_table[prim]
         in_dtype = eqn.inputs[0].aval.dtype
         if dtypes.is_complex(in_dtype):  # Numba's complex arithmetic and cmath
             expr = (row.complex_expr or row.expr).format(
-                *args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+                *args, one=literal(1, in_dtype), two=literal(2, in_dtype),
+                ln2=literal(math.log(2.0), dtypes.real_dtype(in_dtype)))
+            if "_cx_" in expr:  # NumPy's special values (compiler/complex_math.py)
+                return self.complex_helpers(expr, dtype)
             if "_sf_" in expr:  # a special function's helper, complex128 (compiler/special.py)
                 self.root.special_used.update(re.findall(r"\b_sf_\w+", expr))
                 if np.dtype(dtype) == dtypes.complex64:
@@ -399,6 +405,14 @@ class ModuleWriter:
                 lambda m: (self.root.math.function(m.group(1), in_dtype) or m.group(0)[:-1])
                 + "(", expr), dtype)
         return _wrap_narrow_int(expr, dtype)
+
+    def complex_helpers(self, expr: str, dtype) -> str:
+        """A loop expression calling complex helpers (float64 inside): the module defines
+        them; complex64 and float32 results are narrowed."""
+        self.root.complex_used.update(complex_math.used_in(expr))
+        if np.dtype(dtype) == dtypes.complex64:
+            return f"np.complex64({expr})"
+        return f"np.float32({expr})" if np.dtype(dtype) == dtypes.float32 else expr
 
     def combine(self, prim, acc: str, v: str, dtype) -> str:
         """One step of a reduction into a scalar accumulator. Float sums and products
@@ -1214,8 +1228,13 @@ class ModuleWriter:
                 call += "[1]"
         elif prim is dc.qr_p and eqn.params["pivoting"]:
             self.root.lapack_helpers.add("_qr_pivoted")  # geqp3: not in Numba's np.linalg
+            # Q's columns (m, or min(m, n)) read from the shape at run time: a constant would
+            # be a literal argument, and Numba compiles the helper once per literal value
+            a = self.array_of(eqn.inputs[0])
+            cols = (f"{a}.shape[-2]" if eqn.params["full"]
+                    else f"min({a}.shape[-2], {a}.shape[-1])")
             call = (f"_qr_pivoted({ins[0]}, {_blas_kind_code(eqn.inputs[0].aval.dtype)}, "
-                    f"{eqn.params['full']})")
+                    f"{cols})")
         elif prim is dc.qr_p and eqn.params["full"]:
             self.root.lapack_helpers.add("_qr_complete")
             call = f"_qr_complete({ins[0]}, {_blas_kind_code(eqn.inputs[0].aval.dtype)})"
@@ -1243,13 +1262,16 @@ class ModuleWriter:
             for v in outs:
                 self.alloc(v)
             self.open_loops(idx, batch)
-            if len(outs) == 1:
-                self.w.line(f"{self.name(outs[0])}{at} = {call}")
-            else:
-                parts = [self.fresh(self.name(v)) for v in outs]
-                self.w.line(f"{', '.join(parts)} = {call}")
-                for v, part in zip(outs, parts):
-                    self.w.line(f"{self.name(v)}{at} = {part}")
+            parts = [self.fresh(self.name(v)) for v in outs]
+            self.w.line(f"{', '.join(parts)} = {call}")
+            for v, part in zip(outs, parts):
+                # element loops, not `out[i] = part`: Numba's array assignment compiles its
+                # broadcast check and error text, ~2.5 s the first time in a process
+                js = [f"j{d}" for d in range(v.aval.ndim - len(batch))]
+                self.open_loops(js, v.aval.shape[len(batch):])
+                self.w.line(f"{self.name(v)}[{', '.join(idx + js)}] = "
+                            f"{part}{'[' + ', '.join(js) + ']' if js else ''}")
+                self.close_loops(js)
             self.close_loops(idx)
 
     def empty_decomposition(self, eqn) -> None:
@@ -1583,6 +1605,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += _HUGE_PAGES
     if mw.special_used:
         lines += special.preamble(mw.special_used)
+    if mw.complex_used:
+        lines += complex_math.preamble(mw.complex_used)
     if mw.externals:
         lines += external.preamble(mw.externals)
     for name in sorted(mw.lapack_helpers):
@@ -1791,67 +1815,62 @@ def _eig_real(a, kind, like):
 # The column-pivoted QR, as SciPy computes it: LAPACK's geqp3 (not among the wrappers of
 # Numba's helper library: SciPy's `cython_lapack` entries, registered under fixed symbol
 # names at import so the cached machine code links by name), then orgqr/ungqr through
-# Numba's wrapper for Q's columns (all m with `full`), from the one factorization. The
-# workspace is queried first (lwork = -1), as SciPy does; jpvt starts at zero (every column
-# free) and comes back 1-based.
+# Numba's wrapper for Q's `cols` columns (m for the full factorization, else min(m, n); R
+# has as many rows), from the one factorization. The workspace is queried first
+# (lwork = -1), as SciPy does; jpvt starts at zero (every column free), comes back 1-based.
 _QR_PIVOTED = """\
 import llvmlite.binding as _llb_geqp3
 from numba.extending import get_cython_function_address as _lapack_address
 
-for _x in "dszc":
-    _llb_geqp3.add_symbol("tracejit_" + _x + "geqp3",
-                          _lapack_address("scipy.linalg.cython_lapack", _x + "geqp3"))
-_dgeqp3 = numba.types.ExternalFunction("tracejit_dgeqp3",
-                                       numba.types.void(*([numba.types.voidptr] * 9)))
-_sgeqp3 = numba.types.ExternalFunction("tracejit_sgeqp3",
-                                       numba.types.void(*([numba.types.voidptr] * 9)))
-_zgeqp3 = numba.types.ExternalFunction("tracejit_zgeqp3",
-                                       numba.types.void(*([numba.types.voidptr] * 10)))
-_cgeqp3 = numba.types.ExternalFunction("tracejit_cgeqp3",
-                                       numba.types.void(*([numba.types.voidptr] * 10)))
+for _geqp3_x in "dszc":
+    _llb_geqp3.add_symbol("tracejit_" + _geqp3_x + "geqp3", _lapack_address(
+        "scipy.linalg.cython_lapack", _geqp3_x + "geqp3"))
+_geqp3_real = numba.types.void(*([numba.types.voidptr] * 9))
+_geqp3_complex = numba.types.void(*([numba.types.voidptr] * 10))  # and a real workspace
+_dgeqp3 = numba.types.ExternalFunction("tracejit_dgeqp3", _geqp3_real)
+_sgeqp3 = numba.types.ExternalFunction("tracejit_sgeqp3", _geqp3_real)
+_zgeqp3 = numba.types.ExternalFunction("tracejit_zgeqp3", _geqp3_complex)
+_cgeqp3 = numba.types.ExternalFunction("tracejit_cgeqp3", _geqp3_complex)
 _xxgqr_p = numba.types.ExternalFunction("numba_ez_xxgqr", numba.types.intc(
     numba.types.char, numba.types.intp, numba.types.intp, numba.types.intp,
     numba.types.voidptr, numba.types.intp, numba.types.voidptr))
 
 
 @numba.njit(cache=True)
-def _geqp3(kind, w, jpvt, tau, work, dims):
-    # dims: m, n, lda, lwork, info; complex kinds take a real workspace of 2n
-    if kind == 100:
-        _dgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes, jpvt.ctypes,
-                tau.ctypes, work.ctypes, dims[3:].ctypes, dims[4:].ctypes)
-    elif kind == 115:
-        _sgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes, jpvt.ctypes,
-                tau.ctypes, work.ctypes, dims[3:].ctypes, dims[4:].ctypes)
-    elif kind == 122:
-        rwork = np.empty(2 * dims[1], dtype=np.float64)
-        _zgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes, jpvt.ctypes,
-                tau.ctypes, work.ctypes, dims[3:].ctypes, rwork.ctypes, dims[4:].ctypes)
-    else:
-        rwork = np.empty(2 * dims[1], dtype=np.float32)
-        _cgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes, jpvt.ctypes,
-                tau.ctypes, work.ctypes, dims[3:].ctypes, rwork.ctypes, dims[4:].ctypes)
-
-
-@numba.njit(cache=True)
-def _qr_pivoted(a, kind, full):
+def _qr_pivoted(a, kind, cols):
     m, n = a.shape
     k = min(m, n)
-    cols = m if full else k  # Q's columns
     w = np.zeros((max(n, cols), m), dtype=a.dtype).T  # Fortran order, room for Q
     for j in range(n):
         for i in range(m):
             w[i, j] = a[i, j]
     jpvt = np.zeros(n, dtype=np.int32)
     tau = np.empty(k, dtype=a.dtype)
-    dims = np.array([m, n, m, -1, 0], dtype=np.int32)
-    query = np.empty(1, dtype=a.dtype)
-    _geqp3(kind, w, jpvt, tau, query, dims)  # the workspace query
-    dims[3] = max(int(query[0].real), 3 * n + 1)
-    _geqp3(kind, w, jpvt, tau, np.empty(dims[3], dtype=a.dtype), dims)
+    rwork = np.empty(2 * n, dtype=np.float64)  # complex kinds' 2n reals (room for c's too)
+    dims = np.empty(5, dtype=np.int32)  # m, n, lda, lwork, info
+    dims[0], dims[1], dims[2], dims[3], dims[4] = m, n, m, -1, 0
+    work = np.empty(1, dtype=a.dtype)
+    for attempt in range(2):  # the workspace query (lwork = -1), then the factorization
+        if kind == 100:
+            _dgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes,
+                    jpvt.ctypes, tau.ctypes, work.ctypes, dims[3:].ctypes, dims[4:].ctypes)
+        elif kind == 115:
+            _sgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes,
+                    jpvt.ctypes, tau.ctypes, work.ctypes, dims[3:].ctypes, dims[4:].ctypes)
+        elif kind == 122:
+            _zgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes,
+                    jpvt.ctypes, tau.ctypes, work.ctypes, dims[3:].ctypes, rwork.ctypes,
+                    dims[4:].ctypes)
+        else:
+            _cgeqp3(dims[0:].ctypes, dims[1:].ctypes, w.ctypes, dims[2:].ctypes,
+                    jpvt.ctypes, tau.ctypes, work.ctypes, dims[3:].ctypes, rwork.ctypes,
+                    dims[4:].ctypes)
+        if attempt == 0:
+            dims[3] = max(int(work[0].real), 3 * n + 1)
+            work = np.empty(dims[3], dtype=a.dtype)
     if dims[4] != 0:
         raise ValueError("qr: LAPACK rejected an argument")
-    r = np.zeros((m if full else k, n), dtype=a.dtype)
+    r = np.zeros((cols, n), dtype=a.dtype)
     for j in range(n):
         for i in range(min(j + 1, m)):
             r[i, j] = w[i, j]
