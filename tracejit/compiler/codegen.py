@@ -32,7 +32,7 @@ from ..primitives import linalg as la
 from ..primitives import reductions as rd
 from ..primitives import sorting as so
 from ..primitives import structural as st
-from . import external, special, vecmath
+from . import complex_math, external, special, vecmath
 from .index import ELEMENTWISE_LIKE, input_reads
 from .plan import CONTROL_PRIMS, CallKernel, Computation, LoopKernel, Plan, _cone, _loop_vars
 
@@ -217,6 +217,7 @@ class ModuleWriter:
         self.blas_dtypes: set = set()  # dtypes of the BLAS calls, on the root writer
         self.huge_pages = False  # some allocation asks for huge pages (root writer)
         self.special_used: set = set()  # special-function helpers called (root writer)
+        self.complex_used: set = set()  # complex helpers called (compiler/complex_math.py)
         self.externals: set = set()  # user Numba functions called (root writer)
         # LAPACK/BLAS helpers the module defines because some kernel calls them: names of
         # `_LAPACK_HELPERS` (root writer)
@@ -366,13 +367,20 @@ class ModuleWriter:
             return cast(args[0], eqn.params["new_dtype"], eqn.inputs[0].aval.dtype)
         if prim is st.stop_gradient_p:
             return args[0]
+        if prim is ew.integer_pow_p and dtypes.is_complex(dtype):  # NumPy's power
+            one = literal(1, dtypes.real_dtype(dtype))
+            return self.complex_helpers(f"_cx_ipow({args[0]}, {eqn.params['y']}, {one})", dtype)
         if prim is ew.integer_pow_p:
             return _wrap_narrow_int(_integer_pow(args[0], eqn.params["y"], dtype), dtype)
         row = ew.elementwise_table[prim]
         in_dtype = eqn.inputs[0].aval.dtype
         if dtypes.is_complex(in_dtype):  # Numba's complex arithmetic and cmath
             expr = (row.complex_expr or row.expr).format(
-                *args, one=literal(1, in_dtype), two=literal(2, in_dtype))
+                *args, one=literal(1, in_dtype), two=literal(2, in_dtype),
+                r1=literal(1, dtypes.real_dtype(in_dtype)),
+                ln2=literal(math.log(2.0), dtypes.real_dtype(in_dtype)))
+            if "_cx_" in expr:  # NumPy's special values (compiler/complex_math.py)
+                return self.complex_helpers(expr, dtype)
             if "_sf_" in expr:  # a special function's helper, complex128 (compiler/special.py)
                 self.root.special_used.update(re.findall(r"\b_sf_\w+", expr))
                 if np.dtype(dtype) == dtypes.complex64:
@@ -399,6 +407,14 @@ class ModuleWriter:
                 lambda m: (self.root.math.function(m.group(1), in_dtype) or m.group(0)[:-1])
                 + "(", expr), dtype)
         return _wrap_narrow_int(expr, dtype)
+
+    def complex_helpers(self, expr: str, dtype) -> str:
+        """A loop expression calling complex helpers: the module defines them; complex64
+        and float32 results are narrowed (most helpers compute in float64)."""
+        self.root.complex_used.update(complex_math.used_in(expr))
+        if np.dtype(dtype) == dtypes.complex64:
+            return f"np.complex64({expr})"
+        return f"np.float32({expr})" if np.dtype(dtype) == dtypes.float32 else expr
 
     def combine(self, prim, acc: str, v: str, dtype) -> str:
         """One step of a reduction into a scalar accumulator. Float sums and products
@@ -1591,6 +1607,8 @@ def _njit_function(mw: ModuleWriter, params: list[str], fastmath) -> list[str]:
         lines += _HUGE_PAGES
     if mw.special_used:
         lines += special.preamble(mw.special_used)
+    if mw.complex_used:
+        lines += complex_math.preamble(mw.complex_used)
     if mw.externals:
         lines += external.preamble(mw.externals)
     for name in sorted(mw.lapack_helpers):

@@ -3,9 +3,14 @@
 The comparison and extremum primitives take real operands only; the functions here build
 the complex versions from the parts, so comparisons, maximum/minimum, max/min, argmax/
 argmin, sort and argsort of complex arrays trace, differentiate (a derivative follows the
-element chosen, as for real values) and compile with no complex-specific loop code. NaNs
-are not ordered as NumPy orders them: a NaN in a part propagates through the comparisons
-of that part only.
+element chosen, as for real values) and compile with no complex-specific loop code.
+
+NaNs as NumPy has them: `a < b` needs both imaginary parts to be non-NaN when the real
+parts decide (so a NaN in a part makes the comparisons false, as for real values);
+maximum/minimum, max/min and argmax/argmin pick the first element with a NaN part, fmax/
+fmin the other operand (the first when both have one); sort puts values with a NaN part
+last, in NumPy's order: x + yj, x + nanj, nan + yj, nan + nanj, each class sorted by its
+non-NaN part.
 """
 
 from __future__ import annotations
@@ -20,14 +25,19 @@ def _parts(a, b):
     return ew.real(a), ew.imag(a), ew.real(b), ew.imag(b)
 
 
+def _real_decides(ra, ia, rb, ib):
+    """ra < rb, counted only when neither imaginary part is NaN (NumPy's rule)."""
+    return ew.and_(ew.lt(ra, rb), ew.and_(ew.eq(ia, ia), ew.eq(ib, ib)))
+
+
 def less(a, b):
     ra, ia, rb, ib = _parts(a, b)
-    return ew.or_(ew.lt(ra, rb), ew.and_(ew.eq(ra, rb), ew.lt(ia, ib)))
+    return ew.or_(_real_decides(ra, ia, rb, ib), ew.and_(ew.eq(ra, rb), ew.lt(ia, ib)))
 
 
 def less_equal(a, b):
     ra, ia, rb, ib = _parts(a, b)
-    return ew.or_(ew.lt(ra, rb), ew.and_(ew.eq(ra, rb), ew.le(ia, ib)))
+    return ew.or_(_real_decides(ra, ia, rb, ib), ew.and_(ew.eq(ra, rb), ew.le(ia, ib)))
 
 
 def greater(a, b):
@@ -46,10 +56,12 @@ def _isnan(z):
 
 
 def _pick(keep_a, a, b, ignore_nan):
-    """a where `keep_a`, else b; a NaN operand wins (np.maximum) or, with `ignore_nan`, the
-    other one does (np.fmax)."""
-    first, second = (b, a) if ignore_nan else (a, b)
-    return st.select(_isnan(a), first, st.select(_isnan(b), second, st.select(keep_a, a, b)))
+    """a where `keep_a`, else b; a NaN operand wins, the first when both are NaN
+    (np.maximum), or, with `ignore_nan`, the other one does, the first when both are
+    (np.fmax)."""
+    if ignore_nan:
+        return st.select(_isnan(b), a, st.select(_isnan(a), b, st.select(keep_a, a, b)))
+    return st.select(_isnan(a), a, st.select(_isnan(b), b, st.select(keep_a, a, b)))
 
 
 def maximum(a, b, ignore_nan=False):
@@ -72,25 +84,57 @@ def _extreme_parts(a, axes, largest):
     return re, im, top_re, reduce(im_there, axis=axes, keepdims=True)
 
 
-def reduce_extremum(a, axes, largest):
-    """max (or min) of complex `a` over `axes`, the reduced axes dropped."""
+def _first_nan(a, axes):
+    """(mask of the first element with a NaN part over `axes`, in C order; whether there is
+    one, as length-1 axes)."""
+    from . import _reductions as rd
     from ._base import shape
-    _, _, top_re, top_im = _extreme_parts(a, axes, largest)
-    out = ew.complex_(top_re, top_im)
+    from ._creation import arange
+    from ._ufuncs import equal, logical_and, where
+    nan = _isnan(a)
+    s = shape(a)
+    pos = 0
+    for ax in sorted(axes):
+        pos = pos * s[ax] + st.reshape(arange(s[ax]), tuple(s[ax] if i == ax else 1
+                                                              for i in range(len(s))))
+    first = rd.min(where(nan, pos, int(np.prod([s[i] for i in axes]))), axis=axes,
+                   keepdims=True)
+    return logical_and(nan, equal(pos, first)), rd.any(nan, axis=axes, keepdims=True)
+
+
+def reduce_extremum(a, axes, largest):
+    """max (or min) of complex `a` over `axes`, the reduced axes dropped; the first element
+    with a NaN part if there is one (NumPy's maximum.reduce propagates it)."""
+    from . import _reductions as rd
+    from ._base import shape
+    from ._ufuncs import where
+    re, im, top_re, top_im = _extreme_parts(a, axes, largest)
+    mask, has_nan = _first_nan(a, axes)
+    # the sum of -0.0 and the one chosen part is that part, its sign of zero included
+    nan_re = rd.sum(where(mask, re, -0.0), axis=axes, keepdims=True)
+    nan_im = rd.sum(where(mask, im, -0.0), axis=axes, keepdims=True)
+    out = ew.complex_(where(has_nan, nan_re, top_re), where(has_nan, nan_im, top_im))
     kept = tuple(d for i, d in enumerate(shape(a)) if i not in axes)
     return st.reshape(out, kept)
 
 
 def arg_extremum(a, axis, largest):
-    """The first index along `axis` of the max (or min) of complex `a`."""
+    """The first index along `axis` of the max (or min) of complex `a`, or of its first
+    element with a NaN part (as NumPy)."""
     from . import _reductions as rd
-    from ._ufuncs import equal, logical_and
+    from ._ufuncs import equal, logical_and, where
     re, im, top_re, top_im = _extreme_parts(a, (axis,), largest)
     hit = logical_and(equal(re, top_re), equal(im, top_im))
+    nan = _isnan(a)
+    hit = where(rd.any(nan, axis=axis, keepdims=True), nan, hit)
     return rd.argmax(hit, axis=axis)
 
 
 def argsort(a, axis):
-    """Stable: by the imaginary part, then (stably) by the real part."""
+    """Stable, in NumPy's order: the class of NaN parts (none, imaginary, real, both), then
+    the real part, then the imaginary part."""
+    from ._base import cast
     from ._sorting import lexsort
-    return lexsort([ew.imag(a), ew.real(a)], axis=axis)
+    re, im = ew.real(a), ew.imag(a)
+    nan_class = ew.add(cast(ew.isnan(re), np.int8) * 2, cast(ew.isnan(im), np.int8))
+    return lexsort([im, re, nan_class], axis=axis)

@@ -111,6 +111,9 @@ around = round
 def square(x, /):
     x = as_operand(x)
     dtype = ufunc_dtype(np.square, x)
+    if dtypes.is_complex(dtype):  # NumPy's square is z * z (power(z, 2) differs at 0)
+        x = cast(x, dtype)
+        return ew.mul(x, x)
     return ew.integer_pow(cast(x, dtype), 2)
 
 
@@ -121,7 +124,23 @@ def reciprocal(x, /):
         # NumPy's integer 1 / x truncates: x where |x| == 1, else 0
         x = cast(x, dtype)
         return where(equal(absolute(x), 1), x, cast(0, dtype))
+    if dtypes.is_complex(dtype):
+        return _complex_reciprocal(cast(x, dtype))
     return ew.div(np.asarray(1, dtype)[()], cast(x, dtype))
+
+
+def _complex_reciprocal(z):
+    """NumPy's complex reciprocal, from the parts: with p the part of larger magnitude and
+    q the other, r = q / p and d = p + q r, 1/z is (1/d, -r/d) when p is the real part,
+    else (r/d, -1/d). So 1/0 is nan+nanj and 1/inf is 0-0j, as NumPy's (1 / z differs)."""
+    re, im = ew.real(z), ew.imag(z)
+    real_big = ew.le(ew.abs_(im), ew.abs_(re))
+    p, q = st.select(real_big, re, im), st.select(real_big, im, re)
+    r = ew.div(q, p)
+    d = ew.add(p, ew.mul(q, r))
+    one = np.asarray(1, dtype_item(re)[0])[()]
+    a, b = ew.div(one, d), ew.div(r, d)
+    return ew.complex_(st.select(real_big, a, b), ew.neg(st.select(real_big, b, a)))
 
 
 def _binary(ufunc, prim_fn):
@@ -256,6 +275,9 @@ def isfinite(x, /):
 
 
 def isinf(x, /):
+    x = as_operand(x)
+    if dtypes.is_complex(dtype_item(x)[0]):  # NumPy: either part infinite (inf+nanj too)
+        return logical_or(isinf(ew.real(x)), isinf(ew.imag(x)))
     return logical_and(logical_not(isfinite(x)), logical_not(isnan(x)))
 
 

@@ -206,11 +206,10 @@ def _only(t, f):
 add_p, add = binary("add", np.add, "({0} + {1})", inputs="number")
 sub_p, sub = binary("sub", np.subtract, "({0} - {1})", inputs="number")
 mul_p, mul = binary("mul", np.multiply, "({0} * {1})", inputs="number")
-# Numba's complex `/` and `**` raise ZeroDivisionError for a zero divisor or base, whatever
-# the error model: the complex loops give NumPy's results there instead (inf/nan parts).
+# Complex loops call helpers with NumPy's results on special values (compiler/complex_math.py):
+# Numba's complex `/`, `**` and cmath differ there (and raise ZeroDivisionError for zeros).
 div_p, div = binary("div", np.true_divide, "({0} / {1})", inputs="inexact",
-                    complex_expr="({0} / {1} if {1} != 0 else "
-                                 "complex({0}.real / abs({1}), {0}.imag / abs({1})))")
+                    complex_expr="_cx_div({0}, {1}, {r1})")
 neg_p, neg = unary("neg", np.negative, "(-{0})", jvp="linear", inputs="number")
 
 def _jvp_add(tx, ty, x, y, out):
@@ -297,7 +296,8 @@ def _sq(x):
     return mul(x, x)
 
 
-exp_p, exp = unary("exp", np.exp, "math.exp({0})", lambda t, x, out: mul(t, out), inputs="inexact")
+exp_p, exp = unary("exp", np.exp, "math.exp({0})", lambda t, x, out: mul(t, out), inputs="inexact",
+                   complex_expr="_cx_exp({0})")
 expm1_p, expm1 = unary("expm1", np.expm1, "math.expm1({0})",
                        lambda t, x, out: mul(t, add(out, 1.0)),
                        inputs="inexact",
@@ -308,45 +308,55 @@ expm1_p, expm1 = unary("expm1", np.expm1, "math.expm1({0})",
                                     "math.exp({0}.real) * math.sin({0}.imag))")
 exp2_p, exp2 = unary("exp2", np.exp2, "math.pow({two}, {0})",
                      lambda t, x, out: mul(t, mul(out, math.log(2.0))),
-                     inputs="inexact", complex_expr="cmath.exp({0} * math.log(2.0))")
-log_p, log = unary("log", np.log, "math.log({0})", lambda t, x, out: div(t, x), inputs="inexact")
+                     inputs="inexact", complex_expr="_cx_exp2({0}, {ln2})")
+log_p, log = unary("log", np.log, "math.log({0})", lambda t, x, out: div(t, x), inputs="inexact",
+                   complex_expr="_cx_log({0})")
 log1p_p, log1p = unary("log1p", np.log1p, "math.log1p({0})",
                        lambda t, x, out: div(t, add(x, 1.0)),
-                       inputs="inexact", complex_expr="cmath.log({one} + {0})")
+                       inputs="inexact", complex_expr="_cx_log1p({0}, {r1})")
 log2_p, log2 = unary("log2", np.log2, "math.log2({0})",
                      lambda t, x, out: div(t, mul(x, math.log(2.0))),
-                     inputs="inexact", complex_expr="(cmath.log({0}) / math.log(2.0))")
+                     inputs="inexact", complex_expr="_cx_log2({0})")
 log10_p, log10 = unary("log10", np.log10, "math.log10({0})",
-                       lambda t, x, out: div(t, mul(x, math.log(10.0))), inputs="inexact")
+                       lambda t, x, out: div(t, mul(x, math.log(10.0))), inputs="inexact",
+                       complex_expr="_cx_log10({0})")
 sqrt_p, sqrt = unary("sqrt", np.sqrt, "math.sqrt({0})",
-                     lambda t, x, out: div(t, mul(out, 2.0)), inputs="inexact")
+                     lambda t, x, out: div(t, mul(out, 2.0)), inputs="inexact",
+                     complex_expr="_cx_sqrt({0})")
 cbrt_p, cbrt = unary("cbrt", np.cbrt, "np.cbrt({0})",
                      lambda t, x, out: div(t, mul(_sq(out), 3.0)))
 sin_p, sin = unary("sin", np.sin, "math.sin({0})", lambda t, x, out: mul(t, cos(x)),
-                   inputs="inexact")
+                   inputs="inexact", complex_expr="_cx_sin({0})")
 cos_p, cos = unary("cos", np.cos, "math.cos({0})", lambda t, x, out: mul(t, neg(sin(x))),
-                   inputs="inexact")
+                   inputs="inexact", complex_expr="_cx_cos({0})")
 tan_p, tan = unary("tan", np.tan, "math.tan({0})",
-                   lambda t, x, out: mul(t, add(_sq(out), 1.0)), inputs="inexact")
+                   lambda t, x, out: mul(t, add(_sq(out), 1.0)), inputs="inexact",
+                   complex_expr="_cx_tan({0})")
 asin_p, asin = unary("asin", np.arcsin, "math.asin({0})",
-                     lambda t, x, out: div(t, sqrt(sub(1.0, _sq(x)))), inputs="inexact")
+                     lambda t, x, out: div(t, sqrt(sub(1.0, _sq(x)))), inputs="inexact",
+                     complex_expr="_cx_asin({0})")
 acos_p, acos = unary("acos", np.arccos, "math.acos({0})",
-                     lambda t, x, out: neg(div(t, sqrt(sub(1.0, _sq(x))))), inputs="inexact")
+                     lambda t, x, out: neg(div(t, sqrt(sub(1.0, _sq(x))))), inputs="inexact",
+                     complex_expr="_cx_acos({0})")
 atan_p, atan = unary("atan", np.arctan, "math.atan({0})",
-                     lambda t, x, out: div(t, add(_sq(x), 1.0)), inputs="inexact")
+                     lambda t, x, out: div(t, add(_sq(x), 1.0)), inputs="inexact",
+                     complex_expr="_cx_atan({0})")
 sinh_p, sinh = unary("sinh", np.sinh, "math.sinh({0})", lambda t, x, out: mul(t, cosh(x)),
-                     inputs="inexact")
+                     inputs="inexact", complex_expr="_cx_sinh({0})")
 cosh_p, cosh = unary("cosh", np.cosh, "math.cosh({0})", lambda t, x, out: mul(t, sinh(x)),
-                     inputs="inexact")
+                     inputs="inexact", complex_expr="_cx_cosh({0})")
 tanh_p, tanh = unary("tanh", np.tanh, "math.tanh({0})",
-                     lambda t, x, out: mul(t, sub(1.0, _sq(out))), inputs="inexact")
+                     lambda t, x, out: mul(t, sub(1.0, _sq(out))), inputs="inexact",
+                     complex_expr="_cx_tanh({0})")
 asinh_p, asinh = unary("asinh", np.arcsinh, "math.asinh({0})",
-                       lambda t, x, out: div(t, sqrt(add(_sq(x), 1.0))), inputs="inexact")
+                       lambda t, x, out: div(t, sqrt(add(_sq(x), 1.0))), inputs="inexact",
+                       complex_expr="_cx_asinh({0})")
 acosh_p, acosh = unary("acosh", np.arccosh, "math.acosh({0})",
                        lambda t, x, out: div(t, mul(sqrt(sub(x, 1.0)), sqrt(add(x, 1.0)))),
-                       inputs="inexact")
+                       inputs="inexact", complex_expr="_cx_acosh({0})")
 atanh_p, atanh = unary("atanh", np.arctanh, "math.atanh({0})",
-                       lambda t, x, out: div(t, sub(1.0, _sq(x))), inputs="inexact")
+                       lambda t, x, out: div(t, sub(1.0, _sq(x))), inputs="inexact",
+                       complex_expr="_cx_atanh({0})")
 logistic_p, logistic = unary(
     "logistic", lambda x: np.exp(-np.logaddexp(0, -x)),
     "({one} / ({one} + math.exp(-{0})))",
@@ -375,7 +385,7 @@ def _jvp_sign(t, x, out):
 
 
 sign_p, sign = unary("sign", np.sign, "np.sign({0})", _jvp_sign, inputs="number",
-                     complex_expr="({0} / abs({0}) if {0} != 0 else {0})")
+                     complex_expr="_cx_sign({0})")
 floor_p, floor = unary("floor", np.floor, "np.floor({0})", "zero")
 ceil_p, ceil = unary("ceil", np.ceil, "np.ceil({0})", "zero")
 round_p, round_ = unary("round", np.round, "np.round({0})", "zero")
@@ -489,9 +499,7 @@ def _jvp_logaddexp(tx, ty, x, y, out):
 
 
 pow_p, pow = binary("pow", np.power, "({0} ** {1})", _jvp_pow, inputs="inexact",
-                    complex_expr="({0} ** {1} if {0} != 0 else (complex(1.0, 0.0) if {1} == 0 "
-                                 "else (complex(0.0, 0.0) if {1}.real > 0 else "
-                                 "complex(math.nan, math.nan))))")
+                    complex_expr="_cx_pow({0}, {1}, {r1})")
 logaddexp_p, logaddexp = binary(
     "logaddexp", np.logaddexp,
     "({0} + {1} if {0} == {1} and math.isinf({0}) else "
@@ -526,7 +534,15 @@ xor_p, xor = binary("xor", np.bitwise_xor, "({0} ^ {1})", "zero", inputs="int")
 real_p, real = unary("real", np.real, "{0}.real", "linear", inputs="complex", output="real")
 imag_p, imag = unary("imag", np.imag, "{0}.imag", "linear", inputs="complex", output="real")
 conj_p, conj = unary("conj", np.conjugate, "{0}.conjugate()", "linear", inputs="complex")
-complex_p, complex_ = binary("complex", lambda x, y: x + 1j * y, "complex({0}, {1})",
+def _complex_numpy(x, y):
+    """x + iy with the parts as given (x + 1j * y would make nan of 0 * inf)."""
+    x, y = np.broadcast_arrays(np.asarray(x), np.asarray(y))
+    out = np.empty(x.shape, dtypes.complex_dtype(np.result_type(x, y)))
+    out.real, out.imag = x, y
+    return out
+
+
+complex_p, complex_ = binary("complex", _complex_numpy, "complex({0}, {1})",
                              inputs="float", output="complex")
 
 
