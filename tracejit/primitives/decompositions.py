@@ -442,7 +442,8 @@ def _qr_jvp(primals, tangents, *, full, pivoting):
     if full and m > n:
         raise NotImplementedError("qr: derivatives of the complete factorization of a matrix "
                                   "with more rows than columns are not defined (Q's extra "
-                                  "columns are not unique); use mode='reduced'")
+                                  "columns are not unique); use mode='reduced' "
+                                  "(scipy.linalg: mode='economic')")
     if pivoting:  # A P = Q R with P held: the rule below for the permuted tangent dA P
         ta = tnp.take_along_axis(ta, outs[2][..., None, :], axis=-1)
     if m >= n:

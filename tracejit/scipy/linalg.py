@@ -2,10 +2,10 @@
 inv, det, eigh, eigvalsh, svd, svdvals, qr, pinv, lstsq.
 
 SciPy's signatures and defaults (`cholesky` and `cho_factor` give the upper factor unless
-`lower=True`; `qr` defaults to mode 'full' and offers column pivoting); the work is done by the primitives behind
-`tracejit.numpy.linalg`, so every function has derivatives, batches over leading axes where
-the primitive does, and compiles. Arguments that only tune LAPACK (`overwrite_*`,
-`check_finite`, `lapack_driver`) are accepted and have no effect.
+`lower=True`; `qr` defaults to mode 'full' and offers column pivoting); the work is done by
+the primitives behind `tracejit.numpy.linalg`, so every function has derivatives, batches
+over leading axes where the primitive does, and compiles. Arguments that only tune LAPACK
+(`overwrite_*`, `check_finite`, `lapack_driver`) are accepted and have no effect.
 """
 
 from __future__ import annotations
