@@ -43,7 +43,7 @@ def _grid() -> np.ndarray:
 
 Z = _grid()
 X = np.concatenate([np.linspace(-9.75, 30, 60), [-np.inf, np.inf, np.nan, 0.0, -0.0, -3.0,
-                                                  1e-300, 1e5]])
+                                                  1e-300, 1e5, -12345.6, -1e15 + 0.5]])
 _INF, _NAN = np.inf, np.nan
 SPECIAL = np.array([complex(a, b) for a in (0.0, -0.0, 1.5, -1.5, _INF, -_INF, _NAN)
                     for b in (0.0, -0.0, 2.5, -2.5, _INF, -_INF, _NAN)]
@@ -58,6 +58,7 @@ def _values(z, x):
     out = {name: getattr(ts, name)(z) for name in NAMES}
     out.update({f"polygamma{n}": _poly(n, z) for n in ORDERS})
     out["gammaln"] = ts.gammaln(x)
+    out["real polygamma1"] = ts.polygamma(1, x)
     return out
 
 
@@ -99,7 +100,7 @@ def _compiled(dtype):
     with np.errstate(all="ignore"):
         out = VALUES(np.concatenate(parts), x)
     cuts = np.cumsum([len(p) for p in parts])[:-1]
-    return {k: (v if k == "gammaln" else tuple(np.split(v, cuts))) for k, v in out.items()}
+    return {k: (v if v.shape == x.shape else tuple(np.split(v, cuts))) for k, v in out.items()}
 
 
 def _assert_same(actual, expected):
@@ -170,6 +171,15 @@ def _mpmath_polygamma(n, z):
     mpmath = pytest.importorskip("mpmath")
     with mpmath.workdps(30):
         return np.array([complex(mpmath.polygamma(n, mpmath.mpc(w.real, w.imag))) for w in z])
+
+
+def test_real_polygamma_far_left_takes_the_reflection():
+    """Below -1e4 the real helper's recurrence would take |x| steps (at -1e15 + 0.5 it did
+    not finish): it calls the complex twin's reflection instead."""
+    compiled = _compiled(np.complex128)["real polygamma1"]
+    np.testing.assert_allclose(compiled[:-1], ss.polygamma(1, X[:-1]), rtol=1e-14)
+    # psi_1(x) = pi^2 / sin(pi x)^2 - psi_1(1 - x), and psi_1(1 - x) ~ 1 / (1 - x)
+    np.testing.assert_allclose(compiled[-1], np.pi ** 2 - 1e-15, rtol=1e-15)
 
 
 def test_complex_polygamma_against_mpmath():

@@ -21,7 +21,7 @@ imports, so the module stays standalone: it needs numpy, numba, llvmlite and Sci
   for it: the recurrence psi_n(x) = psi_n(x + 1) + (-1)^(n+1) n! / x^(n+1) moves x up to
   at least 20 + n, then the asymptotic series with Bernoulli numbers B_2..B_20. It agrees with
   `scipy.special.polygamma` to about 1e-15 relative for n <= 10 (tests/test_special.py); the
-  loop takes |x| steps for negative x.
+  loop takes |x| steps for negative x, so below -1e4 it calls the complex twin's reflection.
 - `_sf_cpolygamma(n, z)` is its complex twin (SciPy has no complex polygamma; digamma's
   derivatives need it): the same recurrence and series for Re z >= 0, and for Re z < 0
   the reflection psi_n(z) = (-1)^n psi_n(1 - z) - pi^(n+1) cot^(n)(pi z), the cotangent's
@@ -125,6 +125,8 @@ def _sf_polygamma(n, x):
         return sign * 0.0
     if x <= 0 and x == math.floor(x):  # the poles (and -inf), as SciPy gives them
         return sign * math.inf
+    if x < -1e4:  # the recurrence would take |x| steps: the complex twin's reflection
+        return _sf_cpolygamma(n, complex(x, 0.0)).real
     fact = math.gamma(n + 1.0)  # n!
     total = 0.0
     while x < 20.0 + n:
@@ -275,7 +277,7 @@ def preamble(used: Iterable[str]) -> list[str]:
         lines += _BERNOULLI.splitlines() + ["", ""]
     if "_sf_polygamma" in used:
         lines += _POLYGAMMA.splitlines() + ["", ""]
-    if "_sf_cpolygamma" in used:
+    if "_sf_polygamma" in used or "_sf_cpolygamma" in used:  # the first calls the second
         lines += ["import cmath", ""] + _CPOLYGAMMA.splitlines() + ["", ""]
     known = set(_CYTHON) | set(_CYTHON_COMPLEX) | {"_sf_polygamma", "_sf_cpolygamma"}
     unknown = [name for name in used if name not in known]
