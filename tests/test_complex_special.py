@@ -191,7 +191,7 @@ def test_complex_polygamma_against_mpmath():
         rel = _rel(eager, ref)
         worst = max(worst, rel.max())
         assert rel.max() < 1e-14, (n, _PG[np.argmax(rel)], rel.max())
-        np.testing.assert_allclose(compiled[f"polygamma{n}"][2], eager, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(compiled[f"polygamma{n}"][2], eager, rtol=4e-15, atol=0)
     assert worst < 1e-14
     # on the real axis it agrees with the real polygamma
     x = np.array([0.25, 3.0, 17.5, -2.5, -0.75])

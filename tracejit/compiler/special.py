@@ -28,17 +28,15 @@ imports, so the module stays standalone: it needs numpy, numba, llvmlite and Sci
   derivative from q = exp(+-2i pi z) series when |Im z| > 1/4, else as a polynomial in cot.
   Poles give nan + nan j, as SciPy's complex psi does. Checked against mpmath
   (tests/test_complex_special.py: within 5e-15 relative for n = 1, 2, 3, 5 over all four
-  quadrants, near the poles and the axes, |z| up to 1e8). Its plain-Python form is the interpreter's
-  implementation (`complex_polygamma`), so both run one algorithm.
+  quadrants, near the poles and the axes, |z| up to 1e8). `complex_polygamma` is the
+  interpreter's implementation: the same steps on whole NumPy arrays.
 """
 
 from __future__ import annotations
 
-import cmath
 import math
 import platform
 import sys
-import types
 from collections.abc import Iterable
 
 import numpy as np
@@ -231,20 +229,110 @@ def _sf_cpolygamma(n, z):
 '''
 
 
+def _bernoulli_2k() -> tuple:
+    namespace: dict = {}
+    exec(_BERNOULLI, namespace)  # the module text's own table (B_2 .. B_20)
+    return namespace["_SF_BERNOULLI"]
+
+
+_BERNOULLI_2K = _bernoulli_2k()
+
+
 def complex_polygamma(n, z) -> np.ndarray:
-    """The interpreter's complex polygamma (arrays in, complex128 out): the compiled
-    helper's own algorithm, run as plain Python element by element."""
-    global _cpolygamma_py
-    if _cpolygamma_py is None:
-        plain = types.SimpleNamespace(njit=lambda **_: (lambda f: f))  # no Numba here
-        namespace = {"numba": plain, "np": np, "math": math, "cmath": cmath}
-        exec(_BERNOULLI + "\n\n" + _CPOLYGAMMA, namespace)  # our own module text
-        _cpolygamma_py = np.frompyfunc(namespace["_sf_cpolygamma"], 2, 1)
+    """The interpreter's complex polygamma (arrays in, complex128 out): `_sf_cpolygamma`'s
+    algorithm, step for step, on whole arrays."""
+    n = np.real(np.asarray(n)).astype(np.float64)
+    z = np.asarray(z).astype(np.complex128)
+    n, z = np.broadcast_arrays(n, z)
+    out = np.full(z.shape, complex(math.nan, math.nan))
     with np.errstate(all="ignore"):
-        return np.asarray(_cpolygamma_py(n, z), dtype=np.complex128)
+        for order in np.unique(n[np.isfinite(n)]):
+            if order >= 1 and order == math.floor(order):
+                at = n == order
+                out[at] = _complex_polygamma_of_order(int(order), z[at])
+    return out
 
 
-_cpolygamma_py = None
+def _complex_polygamma_of_order(m: int, z: np.ndarray) -> np.ndarray:
+    n = float(m)
+    x, y = z.real.copy(), z.imag.copy()
+    out = np.full(z.shape, complex(math.nan, math.nan))
+    known = np.isnan(x) | np.isnan(y)
+    zero = ~known & (np.isinf(y) | (x == math.inf))
+    out[zero] = 0.0
+    known |= zero | (x == -math.inf) | ((y == 0.0) & (x <= 0.0) & (x == np.floor(x)))
+    ok = ~known
+    x, y = x[ok], y[ok]
+    sign = 1.0 if m % 2 == 1 else -1.0
+    fact = math.gamma(n + 1.0)
+    reflected = x < 0.0
+    cot_part = np.zeros(x.shape, np.complex128)
+    r = x - np.floor(x + 0.5)
+    far = reflected & (np.abs(y) > 0.25)
+    if far.any():  # the q-series of cot^(n)
+        s = np.where(y[far] > 0, 1.0, -1.0)
+        q = np.exp(-2.0 * math.pi * s * y[far] + 1j * (2.0 * math.pi * s * r[far]))
+        total = np.zeros(q.shape, np.complex128)
+        qk = q.copy()
+        active = np.ones(q.shape, bool)
+        for k in range(1, 400):
+            base = 1j * (2.0 * s * k)
+            term = qk.copy()
+            for _ in range(m):
+                term = term * base
+            total = np.where(active, total + term, total)
+            if k > m:
+                active &= ~(np.abs(term) <= 1e-18 * np.abs(total))
+                if not active.any():
+                    break
+            qk = qk * q
+        cot_part[far] = -(math.pi ** (n + 1.0)) * (-2j * s * total)
+    near = reflected & ~far
+    if near.any():  # the polynomial in cot
+        rn, yn = r[near], y[near]
+        half = np.where(rn > 0, 0.5, -0.5)
+        c = np.where(np.abs(rn) <= 0.25, 1.0 / np.tan(math.pi * rn + 1j * (math.pi * yn)),
+                     -np.tan(math.pi * (rn - half) + 1j * (math.pi * yn)))
+        coef = np.zeros(m + 2)
+        coef[1] = 1.0
+        for k in range(m):
+            new = np.zeros(m + 2)
+            for j in range(1, k + 2):
+                new[j - 1] -= j * coef[j]
+                new[j + 1] -= j * coef[j]
+            coef = new
+        deriv = np.zeros(c.shape, np.complex128)
+        for j in range(m + 1, -1, -1):
+            deriv = deriv * c + coef[j]
+        cot_part[near] = -(math.pi ** (n + 1.0)) * deriv
+    x = np.where(reflected, 1.0 - x, x)
+    y = np.where(reflected, -y, y)
+    zz = x + 1j * y
+    total = np.zeros(zz.shape, np.complex128)
+    while True:
+        low = zz.real < 20.0 + n
+        if not low.any():
+            break
+        inv = 1.0 / zz[low]
+        term = np.full(inv.shape, complex(fact, 0.0))
+        for _ in range(m + 1):
+            term = term * inv
+        total[low] += term
+        zz[low] += 1.0
+    inv = 1.0 / zz
+    inv2 = inv * inv
+    power = np.ones(zz.shape, np.complex128)
+    for _ in range(m):
+        power = power * inv
+    series = (fact / n) * power + (fact / 2.0) * (power * inv)
+    coef_k = fact / n
+    for k in range(1, 11):
+        coef_k *= (2.0 * k + n - 2.0) * (2.0 * k + n - 1.0) / ((2.0 * k - 1.0) * (2.0 * k))
+        power = power * inv2
+        series = series + (_BERNOULLI_2K[k - 1] * coef_k) * power
+    value = sign * (total + series)
+    out[ok] = np.where(reflected, -sign * value + cot_part, value)
+    return out
 
 
 def preamble(used: Iterable[str]) -> list[str]:
