@@ -405,7 +405,8 @@ def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
     dv = _mm(v, g * (sds + _mH(sds)))
     inv_s = tnp.where(s_j == 0, 0.0, 1.0 / tnp.where(s_j == 0, 1.0, s_j))
     if complex_:  # the phases: U's turns by i im(dP_ii) / s_i, V's is held
-        inner_u = inner_u + (1j * tnp.imag(dp_diag)[..., None, :] * inv_s) * np.eye(k)
+        eye = np.eye(k, dtype=_aval(s).dtype)  # the real dtype: complex64 stays complex64
+        inner_u = inner_u + (1j * tnp.imag(dp_diag)[..., None, :] * inv_s) * eye
     du = _mm(u, inner_u)
     if m > k:  # the part of dA V outside the span of U
         dav = _mm(ta, v)
@@ -424,7 +425,8 @@ def _qr_square_jvp(q, r, dx):
     low = tnp.tril(c, -1)
     omega = low - _mH(low)  # Qᴴ dQ, skew-Hermitian
     if dtypes.is_complex(_aval(c).dtype):  # its diagonal: C's imaginary part (R's is real)
-        omega = omega + 1j * tnp.imag(c) * np.eye(_aval(c).shape[-1])
+        eye = np.eye(_aval(c).shape[-1], dtype=dtypes.real_dtype(_aval(c).dtype))  # c64 stays
+        omega = omega + 1j * tnp.imag(c) * eye
     c_upper = c - omega
     return dx_rinv - _mm(q, c_upper), _mm(c_upper, r)
 
