@@ -246,6 +246,9 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
     QR of a[..., P] with P held (the permutation is piecewise constant; P has no
     derivative). Stacks of matrices factor one by one, as SciPy's do."""
     modes = {"full": "complete", "economic": "reduced", "r": "r"}
+    if mode == "raw":
+        raise NotImplementedError("scipy.linalg.qr: mode='raw' (LAPACK's Householder form) "
+                                  "is not offered: use 'full', 'economic' or 'r'")
     if mode not in modes:
         raise ValueError(f"qr: mode must be 'full', 'economic' or 'r', got {mode!r}")
     a = _la._float_array(a, "qr", square=False)
