@@ -260,6 +260,8 @@ def test_errors_name_the_problem(monkeypatch):
     for fn in (ts.erfinv, ts.gammaln, lambda z: ts.polygamma(2, z), ts.logit):
         with pytest.raises(TypeError, match="complex"):
             fn(np.ones(2, np.complex128))
+        with pytest.raises(TypeError, match="real operands, not complex"):
+            fn(0.5j)  # a Python complex too
     with pytest.raises(TypeError, match="does not accept int64"):
         tj.jit(sp.erf)(np.arange(3))
     monkeypatch.setattr(special_helpers, "complex_abi_supported", lambda: False)

@@ -2,9 +2,10 @@
 xlog1py, expit, logit, logsumexp (with `b=`), softmax, log_softmax.
 
 Each follows SciPy's promotion (ints and bools compute in float64, float32 stays float32)
-and broadcasting; erf, erfc and digamma/psi take complex operands too (complex64 stays
-complex64, as in SciPy), differentiates to any order (the derivative rules are rows of
-`primitives/special.py`) and compiles into fused loops.
+and broadcasting, differentiates to any order (the derivative rules are rows of
+`primitives/special.py`) and compiles into fused loops. erf, erfc and digamma/psi take
+complex operands too (complex64 stays complex64, as in SciPy), differentiated as the
+holomorphic functions they are (JAX's convention).
 """
 
 from __future__ import annotations
@@ -27,21 +28,22 @@ def _float_dtype(*xs) -> np.dtype:
     number beside one), float64 otherwise."""
     dts = [np.dtype(x.dtype) for x in xs if hasattr(x, "dtype")
            and not isinstance(x, (bool, int, float))]
+    if any(d.kind == "c" for d in dts) or any(isinstance(x, complex) for x in xs):
+        raise TypeError("this tracejit.scipy.special function takes real operands, not "
+                        "complex (erf, erfc, digamma/psi, xlogy and xlog1py take complex ones)")
     if dts and all(d == np.float32 for d in dts):
         return np.dtype(np.float32)
-    if any(d.kind == "c" for d in dts):
-        raise TypeError("tracejit.scipy.special takes real operands, not complex")
     return np.dtype(np.float64)
 
 
 def _inexact_dtype(x) -> np.dtype:
     """`_float_dtype`, and for a complex operand SciPy's complex loop: complex64 for
     complex64, complex128 otherwise (a Python complex too)."""
-    if isinstance(x, complex) or np.dtype(getattr(x, "dtype", np.float64)).kind == "c":
-        if np.dtype(getattr(x, "dtype", np.complex128)) == np.complex64 \
-                and not isinstance(x, complex):
-            return np.dtype(np.complex64)
+    if isinstance(x, complex):
         return np.dtype(np.complex128)
+    dtype = np.dtype(getattr(x, "dtype", np.float64))
+    if dtype.kind == "c":
+        return np.dtype(np.complex64 if dtype == np.complex64 else np.complex128)
     return _float_dtype(x)
 
 
@@ -79,7 +81,8 @@ def _complex_too(real_fn, log_fn):
     loops), the log's argument kept away from its pole there for the derivative."""
     def fn(x, y, /):
         x, y = as_operand(x), as_operand(y)
-        if not any(np.dtype(getattr(v, "dtype", np.float64)).kind == "c" for v in (x, y)):
+        if not any(isinstance(v, complex) or np.dtype(getattr(v, "dtype", np.float64)).kind == "c"
+                   for v in (x, y)):
             return real_fn(x, y)
         dtype = tnp.result_type(x, y, np.complex64)
         if dtype == np.complex64 and not all(getattr(v, "dtype", None) == np.complex64
