@@ -265,6 +265,8 @@ def test_errors_name_the_problem(monkeypatch):
     with pytest.raises(TypeError, match="does not accept int64"):
         tj.jit(sp.erf)(np.arange(3))
     monkeypatch.setattr(special_helpers, "complex_abi_supported", lambda: False)
-    with pytest.raises(NotImplementedError, match="disable_jit"):
+    with pytest.raises(NotImplementedError, match="complex erf call SciPy.*disable_jit"):
         special_helpers.preamble(["_sf_cerf"])
+    with pytest.raises(NotImplementedError, match="complex psi, erfc call"):
+        tj.jit(lambda z: ts.erfc(z) * ts.psi(z))(ZG)
     assert special_helpers.preamble(["_sf_erfinv"])  # the real helpers do not need it

@@ -343,11 +343,12 @@ def preamble(used: Iterable[str]) -> list[str]:
     cython = [name for name in used if name in _CYTHON]
     complex_ = [name for name in used if name in _CYTHON_COMPLEX]
     if complex_ and not complex_abi_supported():
+        names = ", ".join(_CYTHON_COMPLEX[name].removeprefix("__pyx_fuse_0") for name in complex_)
         raise NotImplementedError(
-            f"compiled complex special functions ({', '.join(complex_)}) call SciPy's C "
-            f"functions with the System V calling convention of `double complex`, which "
-            f"this platform ({platform.system()} {platform.machine()}) does not use; "
-            f"evaluate them without jit (tracejit.disable_jit())")
+            f"compiled complex {names} call SciPy's C functions with the System V calling "
+            f"convention of `double complex`, which this platform ({platform.system()} "
+            f"{platform.machine()}) does not use; evaluate them without jit "
+            f"(tracejit.disable_jit())")
     if cython or complex_:
         lines += _CYTHON_RUNTIME.splitlines() + [""]
     if complex_:
