@@ -369,13 +369,18 @@ class ModuleWriter:
             return args[0]
         if prim is ew.integer_pow_p and dtypes.is_complex(dtype):  # NumPy's power
             one = literal(1, dtypes.real_dtype(dtype))
-            return self.complex_helpers(f"_cx_ipow({args[0]}, {eqn.params['y']}, {one})", dtype)
+            y = eqn.params["y"]  # np.int64: not a literal, so one compiled specialization
+            return self.complex_helpers(f"_cx_ipow({args[0]}, np.int64({y}), {one})", dtype)
         if prim is ew.integer_pow_p:
             return _wrap_narrow_int(_integer_pow(args[0], eqn.params["y"], dtype), dtype)
         row = ew.elementwise_table[prim]
         in_dtype = eqn.inputs[0].aval.dtype
         if dtypes.is_complex(in_dtype):  # Numba's complex arithmetic and cmath
-            expr = (row.complex_expr or row.expr).format(
+            spelling = row.complex_expr or row.expr
+            if np.dtype(in_dtype) == dtypes.complex64 and "_cx_" in spelling and \
+                    complex_math.widens(spelling):  # helpers computing in float64
+                args = [f"np.complex128({a})" for a in args]
+            expr = spelling.format(
                 *args, one=literal(1, in_dtype), two=literal(2, in_dtype),
                 r1=literal(1, dtypes.real_dtype(in_dtype)),
                 ln2=literal(math.log(2.0), dtypes.real_dtype(in_dtype)))

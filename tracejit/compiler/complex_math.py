@@ -166,13 +166,13 @@ def _cx_exp_parts(x, y):
 ''')
 
 _helper("_cx_exp", ("_cx_exp_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_exp(z):
     return _cx_exp_parts(np.float64(z.real), np.float64(z.imag))
 ''')
 
 _helper("_cx_exp2", ("_cx_exp_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_exp2(z, ln2):
     """NumPy's exp2: exp of z's parts each times log 2, the products rounded to z's
     precision (`ln2` is typed as z's parts)."""
@@ -210,13 +210,13 @@ def _cx_log_parts(x, y):
 ''')
 
 _helper("_cx_log", ("_cx_log_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_log(z):
     return _cx_log_parts(np.float64(z.real), np.float64(z.imag))
 ''')
 
 _helper("_cx_log2", ("_cx_log",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_log2(z):
     """NumPy's log2: log's parts each times log2(e)."""
     w = _cx_log(z)
@@ -224,7 +224,7 @@ def _cx_log2(z):
 ''')
 
 _helper("_cx_log10", ("_cx_log",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_log10(z):
     """NumPy's log10: log's parts each times log10(e)."""
     w = _cx_log(z)
@@ -270,7 +270,7 @@ def _cx_sqrt_parts(x, y):
 ''')
 
 _helper("_cx_sqrt", ("_cx_sqrt_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_sqrt(z):
     return _cx_sqrt_parts(np.float64(z.real), np.float64(z.imag))
 ''')
@@ -351,7 +351,7 @@ def _cx_tanh_parts(x, y):
 for _name, _body in (("sinh", "_cx_sinh_parts(x, y)"), ("cosh", "_cx_cosh_parts(x, y)"),
                      ("tanh", "_cx_tanh_parts(x, y)")):
     _helper(f"_cx_{_name}", (f"_cx_{_name}_parts",))(f'''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_{_name}(z):
     x, y = np.float64(z.real), np.float64(z.imag)
     return {_body}
@@ -359,7 +359,7 @@ def _cx_{_name}(z):
 
 # sin z = -i sinh(iz), cos z = cosh(iz), tan z = -i tanh(iz)
 _helper("_cx_sin", ("_cx_sinh_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_sin(z):
     x, y = np.float64(z.real), np.float64(z.imag)
     if math.isinf(y) and not math.isfinite(x):
@@ -369,13 +369,13 @@ def _cx_sin(z):
 ''')
 
 _helper("_cx_cos", ("_cx_cosh_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_cos(z):
     return _cx_cosh_parts(-np.float64(z.imag), np.float64(z.real))
 ''')
 
 _helper("_cx_tan", ("_cx_tanh_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_tan(z):
     w = _cx_tanh_parts(-np.float64(z.imag), np.float64(z.real))
     return complex(w.imag, -w.real)
@@ -410,13 +410,13 @@ def _cx_asinh_parts(x, y):
 ''')
 
 _helper("_cx_asinh", ("_cx_asinh_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_asinh(z):
     return _cx_asinh_parts(np.float64(z.real), np.float64(z.imag))
 ''')
 
 _helper("_cx_asin", ("_cx_asinh_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_asin(z):
     """asin z = -i asinh(iz)."""
     x, y = np.float64(z.real), np.float64(z.imag)
@@ -522,13 +522,13 @@ def _cx_atanh_parts(x, y):
 ''')
 
 _helper("_cx_atanh", ("_cx_atanh_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_atanh(z):
     return _cx_atanh_parts(np.float64(z.real), np.float64(z.imag))
 ''')
 
 _helper("_cx_atan", ("_cx_atanh_parts",))('''\
-@numba.njit(cache=True, error_model='numpy')
+@numba.njit(inline='always')
 def _cx_atan(z):
     """atan z = -i atanh(iz)."""
     w = _cx_atanh_parts(-np.float64(z.imag), np.float64(z.real))
@@ -597,6 +597,16 @@ def _cx_pow(a, b, one):
 ''')
 
 _CALL = re.compile(r"\b_cx_\w+")
+
+# Helpers that compute in the operand's precision; the others compute in float64, so the
+# generator passes them complex128 operands (one compiled specialization per helper).
+NATIVE = frozenset({"_cx_div", "_cx_reciprocal", "_cx_sign", "_cx_log1p", "_cx_exp2",
+                    "_cx_ipow", "_cx_pow"})
+
+
+def widens(expr: str) -> bool:
+    """Whether the helpers `expr` calls take complex128 operands."""
+    return all(name not in NATIVE for name in used_in(expr))
 
 
 def used_in(expr: str) -> list[str]:

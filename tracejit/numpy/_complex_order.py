@@ -84,36 +84,43 @@ def _extreme_parts(a, axes, largest):
     return re, im, top_re, reduce(im_there, axis=axes, keepdims=True)
 
 
-def _first_nan(a, axes):
-    """(mask of the first element with a NaN part over `axes`, in C order; whether there is
-    one, as length-1 axes)."""
+def _first(mask, axes):
+    """`mask` kept only at its first True element over `axes` (in C order)."""
     from . import _reductions as rd
     from ._base import shape
     from ._creation import arange
     from ._ufuncs import equal, logical_and, where
-    nan = _isnan(a)
-    s = shape(a)
+    s = shape(mask)
     pos = 0
     for ax in sorted(axes):
         pos = pos * s[ax] + st.reshape(arange(s[ax]), tuple(s[ax] if i == ax else 1
                                                               for i in range(len(s))))
-    first = rd.min(where(nan, pos, int(np.prod([s[i] for i in axes]))), axis=axes,
+    first = rd.min(where(mask, pos, int(np.prod([s[i] for i in axes]))), axis=axes,
                    keepdims=True)
-    return logical_and(nan, equal(pos, first)), rd.any(nan, axis=axes, keepdims=True)
+    return logical_and(mask, equal(pos, first))
+
+
+def _chosen(mask, x, axes):
+    """x at the one element of `mask` over `axes`, exactly (its sign of zero and NaN too;
+    a max, so the derivative goes to that element)."""
+    from . import _reductions as rd
+    from ._ufuncs import where
+    return rd.max(where(mask, x, -np.inf), axis=axes, keepdims=True)
 
 
 def reduce_extremum(a, axes, largest):
-    """max (or min) of complex `a` over `axes`, the reduced axes dropped; the first element
-    with a NaN part if there is one (NumPy's maximum.reduce propagates it)."""
+    """max (or min) of complex `a` over `axes`, the reduced axes dropped: NumPy's
+    maximum.reduce, which keeps the first of equal values and propagates the first
+    element with a NaN part."""
     from . import _reductions as rd
     from ._base import shape
-    from ._ufuncs import where
+    from ._ufuncs import equal, logical_and, where
     re, im, top_re, top_im = _extreme_parts(a, axes, largest)
-    mask, has_nan = _first_nan(a, axes)
-    # the sum of -0.0 and the one chosen part is that part, its sign of zero included
-    nan_re = rd.sum(where(mask, re, -0.0), axis=axes, keepdims=True)
-    nan_im = rd.sum(where(mask, im, -0.0), axis=axes, keepdims=True)
-    out = ew.complex_(where(has_nan, nan_re, top_re), where(has_nan, nan_im, top_im))
+    nan = _isnan(a)
+    hit = where(rd.any(nan, axis=axes, keepdims=True), nan,
+                logical_and(equal(re, top_re), equal(im, top_im)))
+    first = _first(hit, axes)
+    out = ew.complex_(_chosen(first, re, axes), _chosen(first, im, axes))
     kept = tuple(d for i, d in enumerate(shape(a)) if i not in axes)
     return st.reshape(out, kept)
 
@@ -133,8 +140,9 @@ def arg_extremum(a, axis, largest):
 def argsort(a, axis):
     """Stable, in NumPy's order: the class of NaN parts (none, imaginary, real, both), then
     the real part, then the imaginary part."""
-    from ._base import cast
+    from ._base import aval, cast
     from ._sorting import lexsort
     re, im = ew.real(a), ew.imag(a)
-    nan_class = ew.add(cast(ew.isnan(re), np.int8) * 2, cast(ew.isnan(im), np.int8))
+    dtype = aval(re).dtype  # a float key like the parts: one sort specialization compiled
+    nan_class = ew.add(ew.mul(cast(ew.isnan(re), dtype), 2.0), cast(ew.isnan(im), dtype))
     return lexsort([im, re, nan_class], axis=axis)
