@@ -234,7 +234,7 @@ def _order_outputs(z):
     return {"sort": tnp.sort(z), "argsort": tnp.argsort(z), "argmax": tnp.argmax(z),
             "argmin": tnp.argmin(z), "max": tnp.max(z), "min": tnp.min(z),
             "max_rows": tnp.max(m, axis=1), "argmin_cols": tnp.argmin(m, axis=0),
-            "min_2d": tnp.min(m[::-1], axis=(0, 1))}
+            "min_2d": tnp.min(m[::-1], axis=(0, 1)), "median": tnp.median(z)}
 
 
 def _order_reference(z):
@@ -244,7 +244,8 @@ def _order_reference(z):
         return {"sort": np.sort(z, kind="stable"), "argsort": np.argsort(z, kind="stable"),
                 "argmax": np.argmax(z), "argmin": np.argmin(z), "max": np.max(z),
                 "min": np.min(z), "max_rows": np.max(m, axis=1),
-                "argmin_cols": np.argmin(m, axis=0), "min_2d": np.min(m[::-1], axis=(0, 1))}
+                "argmin_cols": np.argmin(m, axis=0), "min_2d": np.min(m[::-1], axis=(0, 1)),
+                "median": np.median(z)}
 
 
 @pytest.mark.parametrize("shuffle", [False, True])

@@ -313,8 +313,9 @@ def _median(a, axis, keepdims, nan_aware):
         r = multiply(add(v_lo, v_hi), 0.5)
         if nan_aware:
             r = where(equal(count, 0), np.nan, r)
-        else:
-            r = where(any_(isnan(x), axis=-1, keepdims=True), np.nan, r)
+        else:  # NumPy's: the last in sorted order, a NaN (complex: the greatest NaN part)
+            last = take_along_axis(s, np.full(batch + (1,), n - 1), -1)
+            r = where(any_(isnan(x), axis=-1, keepdims=True), last, r)
         r = cast(reshape(r, batch), dt)
     if keepdims:
         r = reshape(r, _keepdims_shape(in_shape, axes, ()))
