@@ -37,9 +37,9 @@ DTYPES = [np.complex128, np.complex64]
 # complex64 compiles a subset (a compile costs seconds): the helpers that compute in the
 # operand's precision, and representatives of those computing in float64 (the others run
 # the very code complex128 does, on widened operands) and of the compositions
-UNARY_C64 = ["sin", "cosh", "tan", "arcsin", "arccosh", "arctan", "exp", "expm1", "exp2",
-             "log", "log1p", "log10", "sqrt", "sign", "square", "reciprocal", "isinf", "rint"]
-BINARY_C64 = ["multiply", "divide", "maximum", "fmin", "less", "greater_equal"]
+UNARY_C64 = ["sin", "arccosh", "exp2", "log1p", "log10", "sign", "square", "reciprocal",
+             "isinf", "rint"]
+BINARY_C64 = ["multiply", "divide", "fmin", "less"]
 
 
 def _parts(dtype, huge=True):
@@ -97,7 +97,7 @@ def _check(name, got, ref, inputs, rtol):
 
 
 def _rtol(dtype):
-    return 64 * np.finfo(np.dtype(dtype).char.lower()).eps
+    return 8 * np.finfo(np.dtype(dtype).char.lower()).eps
 
 
 def _unary_outputs(z):
@@ -138,8 +138,11 @@ def test_unary_special_values(unary_results, name):
     z, compiled, eager, ref = unary_results
     if name not in compiled:
         pytest.skip("complex64 compiles a subset")
-    # exp(0.5 log z): log's rounding, times |log z| ~ 745 for subnormal z (in NumPy's too)
-    rtol = 1e-12 if name == "power_0.5" and z.dtype == np.complex128 else _rtol(z.dtype)
+    # exp(0.5 log z): log's rounding, times |log z| ~ 745 for subnormal z (in NumPy's too;
+    # complex64: NumPy's float32 cpowf, ours from float64)
+    rtol = _rtol(z.dtype)
+    if name == "power_0.5":
+        rtol = 1e-12 if z.dtype == np.complex128 else 1e-5
     _check(f"jit {name}", compiled[name], ref[name], z, rtol)
     if name != "square":
         _check(f"eager {name}", eager[name], ref[name], z, rtol)
