@@ -32,6 +32,7 @@ def _install() -> None:
     for name, fn in binary.items():
         setattr(Tracer, f"__{name}__", lambda self, other, _f=fn: _f(self, other))
         setattr(Tracer, f"__r{name}__", lambda self, other, _f=fn: _f(other, self))
+    Tracer.__pow__ = _power_operator
     for name, fn in {"lt": tnp.less, "le": tnp.less_equal, "gt": tnp.greater,
                      "ge": tnp.greater_equal, "eq": tnp.equal, "ne": tnp.not_equal}.items():
         setattr(Tracer, f"__{name}__", lambda self, other, _f=fn: _f(self, other))
@@ -71,6 +72,24 @@ def _install() -> None:
         setattr(Tracer, name, _method(getattr(tnp, name)))
     Tracer.__array_ufunc__ = _array_ufunc
     Tracer.__array_function__ = _array_function
+
+
+def _power_operator(self, other):
+    """`x ** y` as NumPy's ndarray computes it: for a float or complex x and y the Python
+    int -1 or 2 or the Python float 0.5, NumPy calls reciprocal, square or sqrt, whose
+    special values differ from power's (`(0-0j) ** 2` is 0-0j, `power(0-0j, 2)` 0+0j;
+    `(-0.0) ** 0.5` is -0.0, `(-inf) ** 0.5` nan)."""
+    tnp = _ns()
+    from .. import dtypes
+    from ._base import dtype_item
+    fast = None
+    if type(other) is int and other in (-1, 2):
+        fast = tnp.reciprocal if other == -1 else tnp.square
+    elif type(other) is float and other == 0.5:
+        fast = tnp.sqrt
+    if fast is not None and dtypes.is_inexact(dtype_item(self)[0]):
+        return fast(self)
+    return tnp.power(self, other)
 
 
 def _method(fn):
