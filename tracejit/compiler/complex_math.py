@@ -1,13 +1,15 @@
 """Loop-body helpers of complex elementwise functions, as module text: NumPy's results.
 
 NumPy's complex loops call the C library's complex functions (glibc's `csin`, `cexp`, ...,
-which follow C99 Annex G for infinities, NaNs and signed zeros) or its own code
-(division, reciprocal, sign, power's integer exponents, log1p, log2/log10/exp2 as scaled
-log/exp). Numba's `cmath` and complex operators differ on those special values (nan parts
-where NumPy has infinities, lost signs of zero, ZeroDivisionError), so a complex row spells
-its loop body as a call of a `_cx_<name>` helper, and the code generator pastes the
-definitions of the helpers a module calls after its imports (`preamble`), as it does for
-the special functions (`compiler/special.py`).
+which follow C99 Annex G for infinities, NaNs and signed zeros) or its own code (division,
+sign, power's integer exponents, log1p, log2/log10/exp2 as scaled log/exp; reciprocal is
+composed from the parts in `tracejit/numpy/_ufuncs.py`). Numba's `cmath` and complex
+operators differ on those special values (nan parts where NumPy has infinities, lost signs
+of zero, ZeroDivisionError), so a complex row spells its loop body as a call of a
+`_cx_<name>` helper, and the code generator pastes the definitions of the helpers a module
+calls after its imports (`preamble`), as it does for the special functions
+(`compiler/special.py`). Thin wrappers are inlined (`inline='always'`); the others compile
+once per module, which costs ~0.05-0.1 s each the first time.
 
 Each helper handles the special values first and evaluates finite operands with the usual
 formulas, scaled where an intermediate would overflow or lose a subnormal. The
@@ -52,7 +54,8 @@ _helper("_cx_mul_c99")('''\
 def _cx_mul_c99(a, b):
     """C's complex multiply (C99 Annex G): a product whose formula gives nan in both parts
     but has an infinite factor is an infinity."""
-    ar, ai, br, bi = np.float64(a.real), np.float64(a.imag), np.float64(b.real), np.float64(b.imag)
+    ar, ai = np.float64(a.real), np.float64(a.imag)
+    br, bi = np.float64(b.real), np.float64(b.imag)
     re = ar * br - ai * bi
     im = ar * bi + ai * br
     if not (math.isnan(re) and math.isnan(im)):
@@ -100,20 +103,6 @@ def _cx_div(a, b, one):
     rat = br / bi
     scl = one / (bi + br * rat)
     return complex((ar * rat + ai) * scl, (ai * rat - ar) * scl)
-''')
-
-_helper("_cx_reciprocal")('''\
-@numba.njit(cache=True, error_model='numpy')
-def _cx_reciprocal(z):
-    """NumPy's complex reciprocal (0 gives nan+nanj, as NumPy's)."""
-    x, y = np.float64(z.real), np.float64(z.imag)
-    if abs(y) <= abs(x):
-        r = y / x
-        d = x + y * r
-        return complex(1.0 / d, -r / d)
-    r = x / y
-    d = x * r + y
-    return complex(r / d, -1.0 / d)
 ''')
 
 _helper("_cx_sign")('''\
@@ -600,8 +589,7 @@ _CALL = re.compile(r"\b_cx_\w+")
 
 # Helpers that compute in the operand's precision; the others compute in float64, so the
 # generator passes them complex128 operands (one compiled specialization per helper).
-NATIVE = frozenset({"_cx_div", "_cx_reciprocal", "_cx_sign", "_cx_log1p", "_cx_exp2",
-                    "_cx_ipow", "_cx_pow"})
+NATIVE = frozenset({"_cx_div", "_cx_sign", "_cx_log1p", "_cx_exp2", "_cx_ipow", "_cx_pow"})
 
 
 def widens(expr: str) -> bool:
