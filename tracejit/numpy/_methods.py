@@ -87,8 +87,10 @@ def _power_operator(self, other):
         fast = tnp.reciprocal if other == -1 else tnp.square
     elif type(other) is float and other == 0.5:
         fast = tnp.sqrt
-    if fast is not None and dtypes.is_inexact(dtype_item(self)[0]):
-        return fast(self)
+    dtype = dtype_item(self)[0]
+    if fast is not None and (dtypes.is_inexact(dtype) or
+                             (fast is tnp.square and dtypes.is_bool(dtype))):
+        return fast(self)  # a bool array squares too: bool ** 2 is int8 (power's is int64)
     return tnp.power(self, other)
 
 

@@ -399,6 +399,7 @@ not_p, logical_not = unary("not", np.logical_not, "(not {0})", inputs="bool", ou
 
 
 def _integer_pow_impl(x, *, y):
+    x = np.asarray(x)  # a Python scalar operand (eager grad of `x ** -2` at a float)
     with np.errstate(all="ignore"):
         out = np.power(x, y) if y >= 0 or not dtypes.is_int(x.dtype) else 1 / np.power(x, -y)
     return np.asarray(out).astype(np.asarray(x).dtype)

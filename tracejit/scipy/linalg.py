@@ -252,6 +252,8 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
     if mode not in modes:
         raise ValueError(f"qr: mode must be 'full', 'economic' or 'r', got {mode!r}")
     a = _la._float_array(a, "qr", square=False)
+    if a.dtype == np.float16:  # SciPy factors half precision in single (LAPACK has no half)
+        a = a.astype(np.float32)
     m, n = a.shape[-2:]
     if pivoting:
         q, r, p = _dc.qr(a, full=mode == "full" and m > n, pivoting=True)
