@@ -50,3 +50,39 @@ def test_qr_of_float16_factors_in_float32_as_scipy(pivoting, mode):
     for g, e in zip(got, expected):
         assert np.asarray(g).dtype == e.dtype
         np.testing.assert_allclose(g, e, atol=1e-5)
+
+
+_HALF_POWER_X = np.array([-0.0, -np.inf, 4.0, 2.0, 0.0])
+
+
+@pytest.mark.parametrize("name, fn, ref", [
+    ("power", lambda a: tnp.power(a, 0.5), lambda x: np.power(x, 0.5)),
+    ("numpy scalar exponent", lambda a: a ** np.float64(0.5), lambda x: x ** np.float64(0.5)),
+    ("float32", lambda a: tnp.power(a.astype(np.float32), 0.5),
+     lambda x: np.power(x.astype(np.float32), 0.5)),
+    ("array exponent", lambda a: tnp.power(a, tnp.full(5, 0.5)),
+     lambda x: np.power(x, np.full(5, 0.5))),
+    ("float_power", lambda a: tnp.float_power(a, 0.5), lambda x: np.float_power(x, 0.5)),
+])
+def test_half_powers_keep_numpys_special_values_eager_and_compiled(name, fn, ref):
+    # NumPy's power takes sqrt for a scalar exponent 0.5 ((-0.0) ** 0.5 = -0.0, (-inf) ** 0.5
+    # = nan); an array exponent and float_power give C's pow (0.0, inf)
+    x = _HALF_POWER_X
+    with np.errstate(all="ignore"):
+        expected = ref(x)
+        for got in (fn(x), tj.jit(fn)(x)):
+            got = np.asarray(got)
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+
+
+@pytest.mark.parametrize("fn, x", [
+    (lambda a: a + 1, np.ones(3, np.float16)),            # a float16 input
+    (lambda a: tnp.tanh(a) * 2, np.ones(3, np.int8)),     # NumPy computes tanh(int8) in float16
+])
+def test_jit_of_float16_names_the_problem(fn, x):
+    # Numba has no float16: the error says so instead of failing inside Numba
+    with pytest.raises(TypeError, match="float16"):
+        tj.jit(fn)(x)
+    assert np.asarray(fn(x)).dtype == np.float16  # tracing without jit keeps NumPy's dtype

@@ -56,6 +56,28 @@ def _for_compiler(ir: IR) -> IR:
     return optimize(inline_custom(ir))
 
 
+def _refuse_float16(ir: IR) -> None:
+    """Numba has no float16 type: name the value instead of failing inside Numba."""
+    def bad(v):
+        return np.dtype(v.aval.dtype) == np.float16
+    for v in ir.invars + ir.constvars:
+        if bad(v):
+            raise TypeError("tracejit.jit cannot compile float16 values (Numba has no "
+                            "float16): an input or closed-over array is float16; cast it "
+                            "to float32")
+    for e in ir.eqns:
+        if any(bad(v) for v in e.outs):
+            where = f" at {e.source}" if e.source else ""
+            raise TypeError(f"tracejit.jit cannot compile float16 values (Numba has no "
+                            f"float16): `{e.prim}`{where} gives float16 (NumPy's type for "
+                            f"small integer operands too); cast its operands to float32")
+        for val in e.params.values():
+            subs = val if isinstance(val, (tuple, list)) else (val,)
+            for sub in subs:
+                if isinstance(sub, IR):
+                    _refuse_float16(sub)
+
+
 class Lowered:
     """Every stage of one compiled program, printable: `.ir`, `.plan`, `.source`,
     `.llvm()`, `.asm()`."""
@@ -64,6 +86,7 @@ class Lowered:
         from .compiler.codegen import generate
         from .compiler.matvec import matvec_as_loops
         from .compiler.plan import make_plan
+        _refuse_float16(ir)
         if parallel:  # threaded loops beat single-thread gemv, and fuse (compiler/matvec.py)
             ir = matvec_as_loops(ir)
         self.ir = ir

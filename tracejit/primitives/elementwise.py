@@ -499,7 +499,20 @@ def _jvp_logaddexp(tx, ty, x, y, out):
             _only(ty, lambda t: mul(t, weight(y, x))))
 
 
-pow_p, pow = binary("pow", np.power, "({0} ** {1})", _jvp_pow, inputs="inexact",
+def _pow_everywhere(x, y):
+    """np.power as C's pow on every element, as the compiled loop computes it. NumPy's loop
+    takes sqrt instead when the exponent is 0.5 with stride 0 (a scalar or a broadcast one),
+    which differs at -0.0 and -inf; `tracejit.numpy.power` takes that shortcut itself, so
+    that values, compiled code and float_power (which has no shortcut) agree."""
+    y = np.asarray(y)
+    if y.dtype.kind != "f" or not np.any(y == 0.5):
+        return np.power(x, y)
+    shape = np.broadcast_shapes(np.shape(x), y.shape)
+    spread = [np.array(np.broadcast_to(v, shape), ndmin=1) for v in (x, y)]
+    return np.power(*spread).reshape(shape)
+
+
+pow_p, pow = binary("pow", _pow_everywhere, "({0} ** {1})", _jvp_pow, inputs="inexact",
                     complex_expr="_cx_pow({0}, {1}, {r1})")
 logaddexp_p, logaddexp = binary(
     "logaddexp", np.logaddexp,
