@@ -71,39 +71,30 @@ def same(a, b, rtol, atol=0.0):
     return exact, close
 
 
-def program(z, a, b):
+def _results(xp, z, a, b):
+    """Every function of the sweep on the grid, through the namespace `xp` (NumPy or
+    tracejit.numpy)."""
     out = {}
     for name in UNARY:
-        out[name] = getattr(tnp, name)(z)
+        out[name] = getattr(xp, name)(z)
     for name in BINARY:
-        out[name] = getattr(tnp, name)(a, b)
+        out[name] = getattr(xp, name)(a, b)
     for e in POWERS:
-        out[f"power_{e}"] = tnp.power(z, e)
-    out["sort"] = tnp.sort(z)
-    out["argsort"] = tnp.argsort(z)
-    out["argmax"] = tnp.argmax(z)
-    out["argmin"] = tnp.argmin(z)
-    out["max"] = tnp.max(z)
-    out["min"] = tnp.min(z)
+        out[f"power_{e}"] = xp.power(z, e)
+    out["sort"] = xp.sort(z, kind="stable")
+    out["argsort"] = xp.argsort(z, kind="stable")
+    for name in ("argmax", "argmin", "max", "min"):
+        out[name] = getattr(xp, name)(z)
     return out
+
+
+def program(z, a, b):
+    return _results(tnp, z, a, b)
 
 
 def reference(z, a, b):
-    out = {}
     with np.errstate(all="ignore"):
-        for name in UNARY:
-            out[name] = getattr(np, name)(z)
-        for name in BINARY:
-            out[name] = getattr(np, name)(a, b)
-        for e in POWERS:
-            out[f"power_{e}"] = np.power(z, e)
-        out["sort"] = np.sort(z, kind="stable")
-        out["argsort"] = np.argsort(z, kind="stable")
-        out["argmax"] = np.argmax(z)
-        out["argmin"] = np.argmin(z)
-        out["max"] = np.max(z)
-        out["min"] = np.min(z)
-    return out
+        return _results(np, z, a, b)
 
 
 def main():

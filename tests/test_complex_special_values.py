@@ -17,6 +17,7 @@ Left out, since NumPy's own results depend on the platform or the precision it c
   amplifies (compared at 1e-3).
 """
 
+import functools
 import itertools
 
 import numpy as np
@@ -129,20 +130,21 @@ def _plain_mul(a, b):
                      a.dtype)
 
 
-@pytest.fixture(scope="module", params=DTYPES, ids=lambda d: np.dtype(d).name)
-def unary_results(request):
-    z = _grid(request.param)
+@functools.cache
+def unary_results(dtype):
+    """One compiled program per dtype, shared by the tests."""
+    z = _grid(dtype)
     return z, tj.jit(_unary_outputs)(z), _unary_outputs(z), _unary_reference(z)
 
 
-NAMES = UNARY + [f"power_{e}" for e in POWERS] + ["op_-1", "op_2", "op_0.5", "op_2.0"]
+_EXTRA = [f"power_{e}" for e in POWERS] + ["op_-1", "op_2", "op_0.5", "op_2.0"]
+UNARY_CASES = [pytest.param(d, name, id=f"{np.dtype(d).name}-{name}") for d in DTYPES
+               for name in (UNARY if d == np.complex128 else UNARY_C64) + _EXTRA]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_unary_special_values(unary_results, name):
-    z, compiled, eager, ref = unary_results
-    if name not in compiled:
-        pytest.skip("complex64 compiles a subset")
+@pytest.mark.parametrize("dtype, name", UNARY_CASES)
+def test_unary_special_values(dtype, name):
+    z, compiled, eager, ref = unary_results(dtype)
     # exp(0.5 log z): log's rounding, times |log z| ~ 745 for subnormal z (in NumPy's too;
     # complex64: NumPy's float32 cpowf, ours from float64)
     rtol = _rtol(z.dtype)
@@ -153,11 +155,9 @@ def test_unary_special_values(unary_results, name):
         _check(f"eager {name}", eager[name], ref[name], z, rtol)
 
 
-def test_named_cases(unary_results):
-    """The cases that were wrong, spelled out (compiled)."""
-    z, got, _, _ = unary_results
-    if z.dtype != np.complex128:
-        return
+def test_named_cases():
+    """The cases that were wrong, spelled out (compiled, complex128)."""
+    z, got, _, _ = unary_results(np.complex128)
     inf, nan = np.inf, np.nan
 
     def at(name, value):
@@ -191,19 +191,19 @@ def _binary_outputs(a, b, base, exponent):
     return out
 
 
-@pytest.fixture(scope="module", params=DTYPES, ids=lambda d: np.dtype(d).name)
-def binary_results(request):
-    """power's exponents have no huge parts (the phase b log a beyond 1e300 is noise)."""
-    d = request.param
+@functools.cache
+def binary_results(d):
+    """One compiled program per dtype. power's exponents have no huge parts (the phase
+    b log a beyond 1e300 is noise)."""
     args = [*_pairs(_grid(d), _grid(d)), *_pairs(_grid(d), _grid(d, huge=False))]
     return args, tj.jit(_binary_outputs)(*args), _binary_outputs(*args)
 
 
-@pytest.mark.parametrize("name", BINARY)
-def test_binary_special_values(binary_results, name):
-    (a, b, _, _), compiled, eager = binary_results
-    if name not in compiled:
-        pytest.skip("complex64 compiles a subset")
+@pytest.mark.parametrize("dtype, name", [
+    pytest.param(d, name, id=f"{np.dtype(d).name}-{name}") for d in DTYPES
+    for name in (BINARY if d == np.complex128 else BINARY_C64)])
+def test_binary_special_values(dtype, name):
+    (a, b, _, _), compiled, eager = binary_results(dtype)
     with np.errstate(all="ignore"):
         ref = getattr(np, name)(a, b)
     if name == "multiply":  # NumPy's SIMD multiply may fuse (platform-dependent)
@@ -214,16 +214,18 @@ def test_binary_special_values(binary_results, name):
         _check(f"eager {name}", eager[name], ref, inputs, _rtol(a.dtype))
 
 
-@pytest.mark.parametrize("name", ["power", "float_power"])
-def test_power_special_values(binary_results, name):
+@pytest.mark.parametrize("dtype, name", [
+    pytest.param(np.complex128, "power", id="complex128-power"),
+    pytest.param(np.complex128, "float_power", id="complex128-float_power"),
+    # complex64's float_power is complex128's power
+    pytest.param(np.complex64, "power", id="complex64-power")])
+def test_power_special_values(dtype, name):
     """Every base, exponents without huge parts. complex64 power is compared with NumPy's
     complex128 power rounded: NumPy's complex64 one (cpowf) computes b log a in float32,
     which overflows (nan/inf parts) for huge bases, and amplifies float32 rounding by
     |b log a| (a part next to an infinite one has no correct digit)."""
-    (_, _, base, exponent), compiled, _ = binary_results
+    (_, _, base, exponent), compiled, _ = binary_results(dtype)
     dtype = base.dtype
-    if name not in compiled:
-        pytest.skip("complex64's float_power is complex128's power")
     with np.errstate(all="ignore"):
         ref = getattr(np, name)(base, exponent)
         if name == "power" and dtype == np.complex64:  # but whole exponents: float32 too

@@ -40,6 +40,14 @@ def _helper(name: str, needs: tuple[str, ...] = ()):
     return register
 
 
+def _on_parts(name: str) -> None:
+    """Register `name(z)` as `name_parts` of z's float64 real and imaginary parts."""
+    _helper(name, (name + "_parts",))(
+        "@numba.njit(inline='always')\n"
+        f"def {name}(z):\n"
+        f"    return {name}_parts(np.float64(z.real), np.float64(z.imag))\n")
+
+
 _helper("_cx_consts")('''\
 _CX_LN2 = 0.6931471805599453
 _CX_LOG2E = 1.4426950408889634
@@ -154,11 +162,7 @@ def _cx_exp_parts(x, y):
     return complex(e * c, e * s)
 ''')
 
-_helper("_cx_exp", ("_cx_exp_parts",))('''\
-@numba.njit(inline='always')
-def _cx_exp(z):
-    return _cx_exp_parts(np.float64(z.real), np.float64(z.imag))
-''')
+_on_parts("_cx_exp")
 
 _helper("_cx_exp2", ("_cx_exp_parts",))('''\
 @numba.njit(inline='always')
@@ -198,11 +202,7 @@ def _cx_log_parts(x, y):
     return complex(_cx_log_abs(x, y), math.atan2(y, x))
 ''')
 
-_helper("_cx_log", ("_cx_log_parts",))('''\
-@numba.njit(inline='always')
-def _cx_log(z):
-    return _cx_log_parts(np.float64(z.real), np.float64(z.imag))
-''')
+_on_parts("_cx_log")
 
 _helper("_cx_log2", ("_cx_log",))('''\
 @numba.njit(inline='always')
@@ -258,11 +258,7 @@ def _cx_sqrt_parts(x, y):
     return complex(scale * (0.5 * (abs(y) / t)), scale * math.copysign(t, y))
 ''')
 
-_helper("_cx_sqrt", ("_cx_sqrt_parts",))('''\
-@numba.njit(inline='always')
-def _cx_sqrt(z):
-    return _cx_sqrt_parts(np.float64(z.real), np.float64(z.imag))
-''')
+_on_parts("_cx_sqrt")
 
 _helper("_cx_sinh_parts")('''\
 @numba.njit(cache=True, error_model='numpy')
@@ -398,11 +394,7 @@ def _cx_asinh_parts(x, y):
                    math.atan2(y, s1.real * s2.real - s1.imag * s2.imag))
 ''')
 
-_helper("_cx_asinh", ("_cx_asinh_parts",))('''\
-@numba.njit(inline='always')
-def _cx_asinh(z):
-    return _cx_asinh_parts(np.float64(z.real), np.float64(z.imag))
-''')
+_on_parts("_cx_asinh")
 
 _helper("_cx_asin", ("_cx_asinh_parts",))('''\
 @numba.njit(inline='always')
@@ -510,11 +502,7 @@ def _cx_atanh_parts(x, y):
     return complex(math.copysign(re, x), im)
 ''')
 
-_helper("_cx_atanh", ("_cx_atanh_parts",))('''\
-@numba.njit(inline='always')
-def _cx_atanh(z):
-    return _cx_atanh_parts(np.float64(z.real), np.float64(z.imag))
-''')
+_on_parts("_cx_atanh")
 
 _helper("_cx_atan", ("_cx_atanh_parts",))('''\
 @numba.njit(inline='always')

@@ -286,20 +286,27 @@ def _full_bool(x, value):
     return full_like(x, value, dtype=bool)
 
 
+def _concrete_scalar(b):
+    """`b` as a 0-d NumPy array if it is a concrete scalar (not traced), else None."""
+    if isinstance(b, Tracer) or (isinstance(b, np.ndarray) and b.ndim != 0):
+        return None
+    e = np.asarray(b)
+    return e if e.ndim == 0 else None
+
+
 def power(x1, x2, /):
     a, b = as_operand(x1), as_operand(x2)
     dtype = ufunc_dtype(np.power, a, b)
-    exponent = b if not isinstance(b, np.ndarray) or b.ndim == 0 else None
-    if exponent is not None and not isinstance(exponent, Tracer):
-        e = np.asarray(exponent)
+    e = _concrete_scalar(b)
+    if e is not None:
         # builtins.abs: this module's `abs` is NumPy's (it would record an equation while a
         # transform stages everything)
-        if e.ndim == 0 and e.dtype.kind not in "bc" and float(e) == int(e) and \
+        if e.dtype.kind not in "bc" and float(e) == int(e) and \
                 builtins.abs(int(e)) <= 64:
             if not dtypes.is_inexact(dtype) and int(e) < 0:
                 raise ValueError("Integers to negative integer powers are not allowed.")
             return ew.integer_pow(cast(a, dtype), int(e))
-        if e.ndim == 0 and e.dtype.kind == "f" and float(e) == 0.5 and dtypes.is_float(dtype):
+        if e.dtype.kind == "f" and float(e) == 0.5 and dtypes.is_float(dtype):
             # NumPy's loop takes sqrt for a scalar exponent 0.5: (-0.0) ** 0.5 is -0.0 and
             # (-inf) ** 0.5 nan, where C's pow gives 0.0 and inf
             return ew.sqrt(cast(a, dtype))
@@ -318,9 +325,8 @@ def float_power(x1, x2, /):
     a, b = as_operand(x1), as_operand(x2)
     complex_ = dtypes.is_complex(dtype_item(a)[0]) or dtypes.is_complex(dtype_item(b)[0])
     dt = np.complex128 if complex_ else np.float64
-    exponent = b if not isinstance(b, np.ndarray) or b.ndim == 0 else None
-    if not complex_ and exponent is not None and not isinstance(exponent, Tracer) and \
-            np.asarray(exponent).dtype.kind == "f" and float(exponent) == 0.5:
+    e = _concrete_scalar(b)
+    if not complex_ and e is not None and e.dtype.kind == "f" and float(e) == 0.5:
         (a, b), _ = promote_args(a, b, dtype=dt)
         return ew.pow(a, b)  # float_power has no sqrt shortcut: C's pow at -0.0 and -inf
     return power(cast(a, dt), cast(b, dt))
