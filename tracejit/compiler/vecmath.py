@@ -14,10 +14,13 @@ that loads libmvec and defines `vm_<fn>_<f64|f32>`; `call(fn, dtype, args)` spel
 The preamble names the exact vector variants offered, so the math mode and the CPU's vector
 ISA are part of the module's source text and hence of its cache key.
 
-Where anything is missing (not x86-64 Linux with glibc, no libmvec, a function without a
-variant) the spelling is the scalar one the elementwise table uses (`math.sin(x)`).
-`TRACEJIT_VECTOR_MATH=0` forces scalar spellings; `python -m tracejit.compiler.vecmath`
-prints the detected mode. docs/vector-math.md has the measurements and their commands.
+Where libmvec is missing (not x86-64 Linux with glibc, no libmvec) or lacks a function, the
+functions `portable_math` implements (sin, cos, exp, expm1, tanh, log, log1p) are spelled as
+calls of its pure-arithmetic helpers `pm_<fn>_<f64|f32>`, which LLVM vectorizes on any CPU;
+everything else gets the scalar spelling the elementwise table uses (`math.sin(x)`).
+`TRACEJIT_VECTOR_MATH=0` forces scalar spellings, `TRACEJIT_VECTOR_MATH=portable` the
+portable helpers without libmvec; `python -m tracejit.compiler.vecmath` prints the detected
+mode. docs/vector-math.md has the measurements and their commands.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from . import portable_math
 
 __all__ = ["FUNCTIONS", "SCALAR", "MathRenderer", "Platform", "call", "covers", "describe",
            "detect", "intrinsic_name", "mode", "preamble", "target", "target_features"]
@@ -95,21 +100,34 @@ _SUFFIX = {64: "f64", 32: "f32"}
 
 @dataclass(frozen=True, eq=False)
 class Platform:
-    """What the vector math layer may use here: the mode name, the vector ISAs offered and,
-    per (function, bits), the libmvec symbols of its variants. `reason` says why not more."""
+    """What the vector math layer may use here: the mode name, the vector ISAs offered,
+    per (function, bits) the libmvec symbols of its variants, and the (function, bits)
+    pairs computed by `portable_math`'s helpers instead. `reason` says why not more."""
 
     mode: str
     isas: tuple[str, ...] = ()
     variants: Mapping[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
     reason: str = ""
+    portable: frozenset[tuple[str, int]] = frozenset()
 
     def symbols(self, fn: str, dtype) -> tuple[str, ...]:
         """The vector variants offered for `fn` on `dtype` (empty: a scalar call)."""
         bits = _bits(dtype)
         return self.variants.get((_canonical(fn), bits), ()) if bits else ()
 
+    def is_portable(self, fn: str, dtype) -> bool:
+        """True if `fn` on `dtype` is computed by a portable pure-arithmetic helper."""
+        bits = _bits(dtype)
+        return bool(bits) and (_canonical(fn), bits) in self.portable
+
 
 SCALAR = Platform("scalar", reason="scalar calls requested")
+_ALL_PORTABLE = frozenset((fn, bits) for fn in portable_math.FUNCTIONS for bits in (64, 32))
+
+
+def _portable(reason: str) -> Platform:
+    """The platform without libmvec: portable helpers where there are some, else scalar."""
+    return Platform("portable", reason=reason, portable=_ALL_PORTABLE)
 
 
 def _canonical(fn: str) -> str:
@@ -189,24 +207,29 @@ def detect(environ: Mapping[str, str] | None = None, features: Iterable[str] | N
            library: str = LIBMVEC) -> Platform:
     """Find what this process can use: x86-64 Linux with glibc, libmvec loadable (it is
     loaded RTLD_GLOBAL here), the CPU's vector ISAs and the symbols libmvec exports.
-    Anything missing gives a scalar platform with the reason. `features` overrides the
-    target's CPU features (for tests and for describing other machines)."""
+    Anything missing gives the portable platform with the reason (pure-arithmetic helpers
+    for the functions `portable_math` has, scalar calls for the rest); functions libmvec
+    lacks get the portable helpers too. `features` overrides the target's CPU features (for
+    tests and for describing other machines)."""
     env = os.environ if environ is None else environ
-    if env.get(ENV_VAR, "").strip().lower() in ("0", "false", "no", "off", "scalar"):
+    choice = env.get(ENV_VAR, "").strip().lower()
+    if choice in ("0", "false", "no", "off", "scalar"):
         return Platform("scalar", reason=f"{ENV_VAR}={env[ENV_VAR]}")
+    if choice == "portable":
+        return _portable(f"{ENV_VAR}={env[ENV_VAR]}")
     machine = _platform.machine().lower()
     if not sys.platform.startswith("linux") or machine not in ("x86_64", "amd64"):
-        return Platform("scalar", reason=f"libmvec variants are wired for x86-64 Linux only "
-                                         f"(this is {sys.platform} {machine})")
+        return _portable(f"libmvec variants are wired for x86-64 Linux only "
+                         f"(this is {sys.platform} {machine})")
     libc, version = _platform.libc_ver()
     if libc != "glibc":
-        return Platform("scalar", reason="no glibc (libmvec is part of glibc)")
+        return _portable("no glibc (libmvec is part of glibc)")
     if not _llvmlite_ok():
-        return Platform("scalar", reason="llvmlite too old (needs opaque pointers, LLVM 15+)")
+        return _portable("llvmlite too old for libmvec (needs opaque pointers, LLVM 15+)")
     try:
         lib = ctypes.CDLL(library, mode=os.RTLD_GLOBAL)
     except OSError as e:
-        return Platform("scalar", reason=f"cannot load {library}: {e}")
+        return _portable(f"cannot load {library}: {e}")
     have = target_features() if features is None else set(features)
     isas = tuple(isa for isa, feat, _ in _ISAS if feat is None or feat in have)
     variants: dict[tuple[str, int], tuple[str, ...]] = {}
@@ -220,17 +243,19 @@ def detect(environ: Mapping[str, str] | None = None, features: Iterable[str] | N
             if syms:
                 variants[fn, bits] = syms
             else:
-                missing.append(f"{fn}_{_SUFFIX[bits]}")
+                missing.append((fn, bits))
     for (fn, bits), via in _VIA.items():
         if (via, bits) in variants:
             variants[fn, bits] = variants[via, bits]
     if not variants:
-        return Platform("scalar", reason=f"{library} (glibc {version}) exports no variants")
+        return _portable(f"{library} (glibc {version}) exports no variants")
     name = "libmvec-" + _ISA_NAMES[isas[-1]]
     chosen = ", ".join(f"{fn}_{_SUFFIX[bits]}" for fn, bits in _SCALAR_ONLY)
-    reason = f"scalar by choice: {chosen}" + (f"; no variant: {', '.join(missing)}"
-                                               if missing else "")
-    return Platform(name, isas, variants, reason)
+    portable = _ALL_PORTABLE - set(variants)
+    scalar = ", ".join(f"{fn}_{_SUFFIX[bits]}" for fn, bits in missing
+                       if (fn, bits) not in portable)
+    reason = f"scalar by choice: {chosen}" + (f"; no variant: {scalar}" if scalar else "")
+    return Platform(name, isas, variants, reason, frozenset(portable))
 
 
 @functools.cache
@@ -244,32 +269,41 @@ def target(platform: Platform | None = None) -> Platform:
 
 
 def mode(platform: Platform | None = None) -> str:
-    """Short name of the math mode: 'libmvec-avx2', 'libmvec-avx512', 'libmvec-sse4' or
-    'scalar'; for cache keys, dumps and docs."""
+    """Short name of the math mode: 'libmvec-avx2', 'libmvec-avx512', 'libmvec-sse4',
+    'portable' or 'scalar'; for cache keys, dumps and docs."""
     return target(platform).mode
 
 
 def describe(platform: Platform | None = None) -> str:
     """One line saying what the mode uses and, if anything is scalar, why."""
     p = target(platform)
+    names = ", ".join(f"{fn}_{_SUFFIX[bits]}" for fn, bits in sorted(p.portable))
     if not p.variants:
+        if p.portable:
+            return (f"portable pure-arithmetic helpers for {names}, scalar libm calls for the "
+                    f"rest ({p.reason})")
         return f"scalar libm calls ({p.reason})"
     isas = ", ".join(f"{i} ({_ISA_NAMES[i]})" for i in p.isas)
     text = (f"glibc libmvec vector variants, ISAs {isas}, for {len(p.variants)} of "
             f"{2 * len(FUNCTIONS)} function/dtype pairs")
+    text += f"; portable helpers for {names}" if names else ""
     return text + (f"; {p.reason}" if p.reason else "")
 
 
 def call(fn: str, dtype, args: Sequence[str], platform: Platform | None = None) -> str:
     """The loop-body expression for `fn` applied to the expressions `args` on `dtype`
-    elements: `vm_sin_f64(x)` if the platform has vector variants for it (the caller must
-    then include `(fn, dtype)` in `preamble`'s `used`), else the scalar `math.sin(x)`
-    (always for dtypes other than float64 and float32)."""
+    elements: `vm_sin_f64(x)` if the platform has vector variants for it, `pm_exp_f64(x)`
+    if it computes it with a portable helper, else the scalar `math.sin(x)` (always for
+    dtypes other than float64 and float32). The caller must include `(fn, dtype)` in
+    `preamble`'s `used`."""
     fn = _canonical(fn)
     if len(args) != _TABLE[fn][1]:
         raise TypeError(f"{fn} takes {_TABLE[fn][1]} argument(s), got {len(args)}")
-    if target(platform).symbols(fn, dtype):
+    p = target(platform)
+    if p.symbols(fn, dtype):
         return f"{intrinsic_name(fn, dtype)}({', '.join(args)})"
+    if p.is_portable(fn, dtype):
+        return f"{portable_math.helper_name(fn, _bits(dtype))}({', '.join(args)})"
     two = "2.0" if _bits(dtype) != 32 else "np.float32(2.0)"
     return _TABLE[fn][2].format(*args, two=two)
 
@@ -420,17 +454,22 @@ def _vm(name, bits, *variants):
 
 
 def preamble(used: Iterable[tuple[str, object]], platform: Platform | None = None) -> str:
-    """Python source defining the intrinsics for the `(fn, dtype)` pairs in `used`, to paste
-    into a generated module after its imports (before the kernels). Pairs that `call` spells
-    as scalar calls are ignored; the result is '' if nothing needs an intrinsic."""
+    """Python source defining the intrinsics and portable helpers for the `(fn, dtype)`
+    pairs in `used`, to paste into a generated module after its imports (before the
+    kernels). Pairs that `call` spells as scalar calls are ignored; the result is '' if
+    nothing needs a definition."""
     p = target(platform)
     wanted = {}
+    helpers = set()
     for fn, dtype in used:
         if p.symbols(fn, dtype):
             fn, bits = _canonical(fn), _bits(dtype)
             wanted[intrinsic_name(fn, bits)] = (fn, bits)
+        elif p.is_portable(fn, dtype):
+            helpers.add((_canonical(fn), _bits(dtype)))
+    text = portable_math.preamble(helpers)
     if not wanted:
-        return ""
+        return text
     lines = [f"# Vector math ({p.mode}): each vm_<fn>_<dtype> calls libm's <fn>; LLVM's loop",
              "# vectorizer may call the glibc libmvec vector variants named beside it instead.",
              "# Variants this host lacks (libmvec, CPU feature, symbol) stay scalar libm calls.",
@@ -442,30 +481,38 @@ def preamble(used: Iterable[tuple[str, object]], platform: Platform | None = Non
             lines.append(f'{name} = _vm_{fn}({bits}, {syms})')
         else:
             lines.append(f'{name} = _vm("{_libm_name(fn, bits)}", {bits}, {syms})')
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ("\n" + text if text else "")
 
 
 class MathRenderer:
-    """Spells math calls for one generated module and remembers which intrinsics its
-    preamble must define (so a code generator needs no bookkeeping of its own)."""
+    """Spells math calls for one generated module and remembers which intrinsics and helpers
+    its preamble must define (so a code generator needs no bookkeeping of its own)."""
 
     def __init__(self, platform: Platform | None = None) -> None:
         self.platform = target(platform)
         self.used: set[tuple[str, int]] = set()
 
-    def call(self, fn: str, dtype, args: Sequence[str]) -> str:
-        """Like `call`, recording the uses that need an intrinsic."""
-        if self.platform.symbols(fn, dtype):
+    def _spelled(self, fn: str, dtype) -> bool:
+        """True (recording the use) if `fn` on `dtype` is not a scalar call here."""
+        if self.platform.symbols(fn, dtype) or self.platform.is_portable(fn, dtype):
             self.used.add((_canonical(fn), _bits(dtype)))
+            return True
+        return False
+
+    def call(self, fn: str, dtype, args: Sequence[str]) -> str:
+        """Like `call`, recording the uses that need a definition."""
+        self._spelled(fn, dtype)
         return call(fn, dtype, args, self.platform)
 
     def function(self, fn: str, dtype) -> str | None:
-        """The intrinsic's name if `fn` on `dtype` has vector variants here (recording the
-        use), else None: for expressions that spell `math.<fn>(...)` inside a larger one."""
-        if not covers(fn) or not self.platform.symbols(fn, dtype):
+        """The intrinsic's or helper's name if `fn` on `dtype` is not a scalar call here
+        (recording the use), else None: for expressions that spell `math.<fn>(...)` inside
+        a larger one."""
+        if not covers(fn) or not self._spelled(fn, dtype):
             return None
-        self.used.add((_canonical(fn), _bits(dtype)))
-        return intrinsic_name(fn, dtype)
+        if self.platform.symbols(fn, dtype):
+            return intrinsic_name(fn, dtype)
+        return portable_math.helper_name(_canonical(fn), _bits(dtype))
 
     def preamble(self) -> str:
         """Like `preamble` for every call spelled so far."""
