@@ -262,3 +262,90 @@ def test_jit_gradient_in_portable_mode(monkeypatch):
     fd = np.array([(loss(x + h * e) - loss(x - h * e)) / (2 * h)
                    for e in np.eye(x.size)[::64]])
     np.testing.assert_allclose(g[::64], fd, atol=1e-7)
+
+
+# -- measurements (run on purpose: python tests/test_portable_math.py accuracy | bench) -------
+
+def measure_accuracy(n: int = 1 << 20) -> None:
+    """Max ulp error of the portable helpers per function and dtype over `n` inputs from
+    test_vecmath's ranges: float64 against long double, float32 against NumPy's float64."""
+    import tempfile
+    from pathlib import Path
+
+    from test_vecmath import _U, RANGES, _reference
+    with tempfile.TemporaryDirectory() as d:
+        mod = write_module(Path(d), "tj_portable_acc",
+                           module_source(FNS, platform=PORTABLE))
+        rng = np.random.default_rng(2026)
+        print("| function | range, float64 | f64 portable | range, float32 | f32 portable |")
+        print("| --- | --- | --- | --- | --- |")
+        rows = {}
+        for bits in (64, 32):
+            xs, ys = {}, {}
+            for fn in FNS:
+                xs[fn], ys[fn] = inputs(fn, bits, n, rng)
+            got = run_kernel(mod, FNS, bits, xs, ys)
+            for fn in FNS:
+                ref = _reference(fn, bits, xs[fn], ys[fn])
+                rows.setdefault(fn, []).append(ulp_error(got[fn], ref, bits).max())
+
+        def rng_text(fn, k):
+            return "; ".join(f"{kind} [{lo:g}, {hi:g}]" for kind, lo, hi in _U[RANGES[fn]][k])
+        for fn in FNS:
+            print(f"| {fn} | {rng_text(fn, 0)} | {rows[fn][0]:.2f} | {rng_text(fn, 1)} | "
+                  f"{rows[fn][1]:.2f} |")
+
+
+def measure_speed(n: int = 10 ** 6, runs: int = 31) -> None:
+    """Loops of `n` calls of each function, and W1's gradient loop, through the portable
+    helpers and through scalar libm, alternating in one process (medians and minima)."""
+    import statistics
+    import tempfile
+    import time
+    from pathlib import Path
+
+    def timed(pairs, args):
+        """{name: (median ms, min ms)} of alternating calls f(*args) for (name, f) pairs."""
+        for _, f in pairs:
+            f(*args)
+        times = {name: [] for name, _ in pairs}
+        for _ in range(runs):
+            for name, f in pairs:
+                t0 = time.perf_counter()
+                f(*args)
+                times[name].append(1e3 * (time.perf_counter() - t0))
+        return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+
+    print("| loop | dtype | portable, median / min ms | libm, median / min ms | speedup |")
+    print("| --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as d:
+        rng = np.random.default_rng(1)
+        for fn in FNS + ["W1"]:
+            mods = {name: write_module(Path(d), f"tj_{name}_{fn}", module_source(
+                        [] if fn == "W1" else [fn], platform=p, w1=fn == "W1"))
+                    for name, p in (("portable", PORTABLE), ("libm", vm.SCALAR))}
+            for bits in (64, 32):
+                dt = DTYPES[bits]
+                x = rng.uniform(-5.0, 5.0, n).astype(dt)
+                if fn.startswith("log"):
+                    x = np.abs(x) + dt(0.1)
+                if fn == "W1":
+                    args = (x, np.empty_like(x))
+                    pairs = [(k, getattr(m, f"w1_f{bits}")) for k, m in mods.items()]
+                else:
+                    args = (x[None], x[None], np.empty((1, n), dt))
+                    pairs = [(k, getattr(m, f"kernel_f{bits}")) for k, m in mods.items()]
+                t = timed(pairs, args)
+                (pm_, pmin), (lm, lmin) = t["portable"], t["libm"]
+                print(f"| {fn} | f{bits} | {pm_:.2f} / {pmin:.2f} | {lm:.2f} / {lmin:.2f} | "
+                      f"{lm / pm_:.1f}x |")
+
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else ""
+    if what == "accuracy":
+        measure_accuracy()
+    elif what == "bench":
+        measure_speed()
+    else:
+        sys.exit("usage: python tests/test_portable_math.py accuracy | bench")
