@@ -154,6 +154,20 @@ def test_trig_of_huge_and_hard_arguments(portable_module):
         assert err.max() <= 1, (fn, xs[fn][np.argmax(err)], err.max())
 
 
+def test_float32_trig_over_every_exponent(portable_module):
+    """float32 sin and cos (their own two-chunk reduction) are correctly rounded from the
+    float64 result on float32 values of every exponent (a stride through all bit patterns;
+    a one-off sweep of 460 million values found at most 0.5 ulp)."""
+    bits = np.arange(0, 0x7F800000, 2039, dtype=np.uint32)
+    x = np.concatenate([bits.view(np.float32), -bits[::7].view(np.float32)])
+    n = len(pad64(x))
+    xs = {fn: np.resize(x, n) for fn in FNS}
+    got = run_kernel(portable_module, FNS, 32, xs, {fn: np.ones(n, np.float32) for fn in FNS})
+    for fn in ("sin", "cos"):
+        ref = numpy_ref(fn, 64, xs[fn], xs[fn])
+        assert ulp_error(got[fn], ref, 32).max() <= 0.5 + 1e-6, fn
+
+
 # -- vectorized loops ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bits", [64, 32])

@@ -359,6 +359,26 @@ def _pm_trig_reduce(a):
 
 
 {_DECO}
+def _pm_trig_reduce32(a):
+    """_pm_trig_reduce for a float32 value a (24 significant bits): two of the row's chunks
+    suffice, since x * 2**-i is below 2**26 and float32's hardest arguments are about
+    2**-29 from a multiple of pi/2, so the reduced argument (good to about 2**-80) is a
+    plain float64. Half the work of the float64 reduction."""
+    e = (_pm_bits(a) >> 52) - 1048  # the row: bits above it give multiples of 4
+    i = 0 if e < 0 else e
+    i = 969 if i > 969 else i
+    x = a * _pm_float((1023 - i) << 52)  # a * 2**-i, exact: below 2**26
+    p0 = x * _PM_TRIG[i, 0]
+    e0 = _pm_fma(x, _PM_TRIG[i, 0], -p0)
+    s0 = p0 - 4.0 * np.rint(p0 * 0.25)  # exact, in [-2, 2]
+    q = np.rint(s0)
+    f = (s0 - q) + (e0 + x * _PM_TRIG[i, 1])
+    small = a < 0.7853981633974483
+    n = 0 if small else np.int64(q) & 3
+    return n, (a if small else f * _PM_PIO2_HI), 0.0
+
+
+{_DECO}
 def _pm_sin_cos_kernels(y0, y1):
     """(sin, cos) of y0 + y1 for |y0 + y1| <= pi/4 and |y1| <= ulp(y0) / 2."""
     z = y0 * y0
@@ -376,11 +396,13 @@ def _pm_sin_cos_kernels(y0, y1):
     return s, co
 ''')
 
-_helper("pm_sin_f64", ("_pm_trig_table",))('''\
-def _pm_sin_f64(x):
+# sin and cos of a float64 (`_pm_trig_reduce`) and of a float32 value held in a float64
+# (`_pm_trig_reduce32`), each one helper per function.
+_SIN = '''\
+def _pm_sin_{tag}(x):
     a = abs(x)
     fin = a < np.inf
-    n, y0, y1 = _pm_trig_reduce(a if fin else 0.0)
+    n, y0, y1 = {reduce}(a if fin else 0.0)
     s, c = _pm_sin_cos_kernels(y0, y1)
     v = c if n & 1 else s
     v = -v if n & 2 else v
@@ -389,28 +411,34 @@ def _pm_sin_f64(x):
     return v if fin else np.nan
 
 
-pm_sin_f64 = _pm_inline(_pm_sin_f64)
-''')
-
-_helper("pm_cos_f64", ("_pm_trig_table",))('''\
-def _pm_cos_f64(x):
+pm_sin_{tag} = _pm_inline(_pm_sin_{tag})
+'''
+_COS = '''\
+def _pm_cos_{tag}(x):
     a = abs(x)
     fin = a < np.inf
-    n, y0, y1 = _pm_trig_reduce(a if fin else 0.0)
+    n, y0, y1 = {reduce}(a if fin else 0.0)
     s, c = _pm_sin_cos_kernels(y0, y1)
     v = s if n & 1 else c
     v = -v if (n + 1) & 2 else v
     return v if fin else np.nan
 
 
-pm_cos_f64 = _pm_inline(_pm_cos_f64)
-''')
+pm_cos_{tag} = _pm_inline(_pm_cos_{tag})
+'''
+for _tag, _reduce in (("f64", "_pm_trig_reduce"), ("f32w", "_pm_trig_reduce32")):
+    for _fn, _text in (("sin", _SIN), ("cos", _COS)):
+        _helper(f"pm_{_fn}_{_tag}", ("_pm_trig_table",))(_text.format(tag=_tag,
+                                                                       reduce=_reduce))
 
 for _fn in FUNCTIONS:
-    _helper(f"pm_{_fn}_f32", (f"pm_{_fn}_f64",))(f'''\
+    # float32 through float64; sin and cos through their float32 reduction ("f32w": a float32
+    # value widened)
+    _wide = f"pm_{_fn}_f32w" if _fn in ("sin", "cos") else f"pm_{_fn}_f64"
+    _helper(f"pm_{_fn}_f32", (_wide,))(f'''\
 {_DECO}
 def pm_{_fn}_f32(x):
-    return np.float32(pm_{_fn}_f64(np.float64(x)))
+    return np.float32({_wide}(np.float64(x)))
 ''')
 
 
