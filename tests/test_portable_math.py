@@ -313,22 +313,10 @@ def measure_accuracy(n: int = 1 << 20) -> None:
 def measure_speed(n: int = 10 ** 6, runs: int = 31) -> None:
     """Loops of `n` calls of each function, and W1's gradient loop, through the portable
     helpers and through scalar libm, alternating in one process (medians and minima)."""
-    import statistics
     import tempfile
-    import time
     from pathlib import Path
 
-    def timed(pairs, args):
-        """{name: (median ms, min ms)} of alternating calls f(*args) for (name, f) pairs."""
-        for _, f in pairs:
-            f(*args)
-        times = {name: [] for name, _ in pairs}
-        for _ in range(runs):
-            for name, f in pairs:
-                t0 = time.perf_counter()
-                f(*args)
-                times[name].append(1e3 * (time.perf_counter() - t0))
-        return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+    from test_vecmath import _timed
 
     print("| loop | dtype | portable, median / min ms | libm, median / min ms | speedup |")
     print("| --- | --- | --- | --- | --- |")
@@ -345,12 +333,15 @@ def measure_speed(n: int = 10 ** 6, runs: int = 31) -> None:
                     x = np.abs(x) + dt(0.1)
                 if fn == "W1":
                     args = (x, np.empty_like(x))
-                    pairs = [(k, getattr(m, f"w1_f{bits}")) for k, m in mods.items()]
+                    fs = {k: getattr(m, f"w1_f{bits}") for k, m in mods.items()}
                 else:
                     args = (x[None], x[None], np.empty((1, n), dt))
-                    pairs = [(k, getattr(m, f"kernel_f{bits}")) for k, m in mods.items()]
-                t = timed(pairs, args)
-                (pm_, pmin), (lm, lmin) = t["portable"], t["libm"]
+                    fs = {k: getattr(m, f"kernel_f{bits}") for k, m in mods.items()}
+                for f in fs.values():  # compile outside the timing
+                    f(*args)
+                t = _timed(fs, *args, repeat=runs)
+                (pm_, pmin), (lm, lmin) = ((1e3 * a, 1e3 * b) for a, b in
+                                           (t["portable"], t["libm"]))
                 print(f"| {fn} | f{bits} | {pm_:.2f} / {pmin:.2f} | {lm:.2f} / {lmin:.2f} | "
                       f"{lm / pm_:.1f}x |")
 

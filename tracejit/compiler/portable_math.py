@@ -397,39 +397,33 @@ def _pm_sin_cos_kernels(y0, y1):
 ''')
 
 # sin and cos of a float64 (`_pm_trig_reduce`) and of a float32 value held in a float64
-# (`_pm_trig_reduce32`), each one helper per function.
-_SIN = '''\
-def _pm_sin_{tag}(x):
+# (`_pm_trig_reduce32`), one helper per function: the reduction and both kernels, then the
+# quadrant's choice of kernel and sign.
+_TRIG = '''\
+def _pm_{fn}_{tag}(x):
     a = abs(x)
     fin = a < np.inf
     n, y0, y1 = {reduce}(a if fin else 0.0)
     s, c = _pm_sin_cos_kernels(y0, y1)
-    v = c if n & 1 else s
+{quadrant}
+    return v if fin else np.nan
+
+
+pm_{fn}_{tag} = _pm_inline(_pm_{fn}_{tag})
+'''
+_QUADRANT = {
+    "sin": """    v = c if n & 1 else s
     v = -v if n & 2 else v
     v = -v if x < 0.0 else v
-    v = x if x == 0.0 else v
-    return v if fin else np.nan
-
-
-pm_sin_{tag} = _pm_inline(_pm_sin_{tag})
-'''
-_COS = '''\
-def _pm_cos_{tag}(x):
-    a = abs(x)
-    fin = a < np.inf
-    n, y0, y1 = {reduce}(a if fin else 0.0)
-    s, c = _pm_sin_cos_kernels(y0, y1)
-    v = s if n & 1 else c
-    v = -v if (n + 1) & 2 else v
-    return v if fin else np.nan
-
-
-pm_cos_{tag} = _pm_inline(_pm_cos_{tag})
-'''
+    v = x if x == 0.0 else v""",
+    "cos": """    v = s if n & 1 else c
+    v = -v if (n + 1) & 2 else v""",
+}
 for _tag, _reduce in (("f64", "_pm_trig_reduce"), ("f32w", "_pm_trig_reduce32")):
-    for _fn, _text in (("sin", _SIN), ("cos", _COS)):
-        _helper(f"pm_{_fn}_{_tag}", ("_pm_trig_table",))(_text.format(tag=_tag,
-                                                                       reduce=_reduce))
+    for _fn, _quadrant in _QUADRANT.items():
+        _helper(f"pm_{_fn}_{_tag}", ("_pm_trig_table",))(_TRIG.format(
+            fn=_fn, tag=_tag, reduce=_reduce, quadrant=_quadrant))
+
 
 for _fn in FUNCTIONS:
     # float32 through float64; sin and cos through their float32 reduction ("f32w": a float32
