@@ -15,6 +15,7 @@ from .api import (  # noqa: F401
     vjp,
 )
 from .check import check_ir  # noqa: F401
+from .compiler.buffers import release_buffers  # noqa: F401
 from .control import checkpoint, cond, fori_loop, scan, switch, while_loop  # noqa: F401
 from .custom_derivatives import custom_jvp, custom_vjp  # noqa: F401
 from .ir import IR, ShapedArray  # noqa: F401

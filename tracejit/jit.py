@@ -197,7 +197,13 @@ class Compiled:
         self.in_avals = low.ir.in_avals
         self.n_out = len(low.ir.outs)
         self.out_avals = low.ir.out_avals
+        # (length, dtype) of the big arrays the kernel takes from the buffer pool
+        self.pooled = tuple(low.generated.pooled)
         self._checked = False
+
+    def _buffers(self) -> list:
+        from .compiler.buffers import POOL
+        return POOL.take(self.pooled) if self.pooled else []
 
     def _convert_inputs(self, leaves):
         out = []
@@ -221,7 +227,7 @@ class Compiled:
 
     def _call_checked(self, args):
         try:
-            result = self.kernel(*args, *self.consts)
+            result = self.kernel(*args, *self.consts, *self._buffers())
         except Exception as e:
             from numba.core.errors import NumbaError
             if isinstance(e, NumbaError):
@@ -239,6 +245,12 @@ class Compiled:
         takes (contiguous arrays of the right dtypes, Python numbers): the dispatch fast
         path. Outputs are rebuilt into `out_tree`; 0-d outputs become NumPy scalars."""
         kernel, consts = self.kernel, self.consts
+        if self.pooled:
+            from .compiler.buffers import POOL
+            take, pooled, plain = POOL.take, self.pooled, kernel
+
+            def kernel(*args):
+                return plain(*args, *take(pooled))
         if self.n_out == 1 and self.out_avals[0].shape and out_tree.node_type is None:
             if consts:
                 return lambda args: kernel(*args, *consts)
@@ -256,7 +268,7 @@ class Compiled:
 
     def __call__(self, leaves: Sequence) -> list:
         args = self._convert_inputs(leaves)
-        result = self.kernel(*args, *self.consts) if self._checked else \
+        result = self.kernel(*args, *self.consts, *self._buffers()) if self._checked else \
             self._call_checked(args)
         outs = [result] if self.n_out == 1 else list(result)
         return [o if isinstance(o, np.ndarray) else a.dtype.type(o)
