@@ -234,3 +234,22 @@ def test_release_buffers_is_public(two_cumsums):
     two_cumsums(x)  # its buffer is free once the result is dropped
     assert tj.release_buffers() >= BIG * 8
     assert POOL.held_bytes()[1] == 0
+
+
+def test_a_forked_child_takes_buffers_while_the_parent_held_the_lock():
+    import multiprocessing
+    import os
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork() on this platform")
+    pool_lock = POOL._lock
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    with pool_lock:  # as if another thread were inside POOL.take at fork()
+        child = ctx.Process(target=_take_in_child, args=(queue,))
+        child.start()
+    child.join(60)
+    assert child.exitcode == 0 and queue.get(timeout=5) == 3
+
+
+def _take_in_child(queue):
+    queue.put(len(POOL.take([(8, np.float64)] * 3)))

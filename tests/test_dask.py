@@ -62,9 +62,11 @@ def client():
 
 
 def _data(chunk=3_000):
-    """X, y on the workers, in row blocks of `chunk` (the last one shorter)."""
-    X = da.from_array(XN, chunks=(chunk, D))
-    y = da.from_array(YN, chunks=chunk)
+    """X, y on the workers, in row blocks of `chunk` (the last one shorter). Fresh key
+    names each time: keys equal to an earlier test's could be released under this one when
+    the garbage collector frees that test's futures."""
+    X = da.from_array(XN, chunks=(chunk, D), name=False)
+    y = da.from_array(YN, chunks=chunk, name=False)
     return dask.persist(X, y)
 
 

@@ -164,6 +164,8 @@ def _libc():
 
 
 POOL = BufferPool(_limit_from_env())
+if hasattr(os, "register_at_fork"):  # a child forked while another thread held the lock
+    os.register_at_fork(after_in_child=lambda: setattr(POOL, "_lock", threading.Lock()))
 
 
 def release_buffers() -> int:
