@@ -248,6 +248,8 @@ def test_a_forked_child_takes_buffers_while_the_parent_held_the_lock():
         child = ctx.Process(target=_take_in_child, args=(queue,))
         child.start()
     child.join(60)
+    if child.is_alive():
+        child.kill()
     assert child.exitcode == 0 and queue.get(timeout=5) == 3
 
 
