@@ -122,10 +122,17 @@ def test_limit_from_environment(text, mb):
     assert buffers._limit_from_env({"TRACEJIT_BUFFER_POOL_MB": text}) == int(mb * (1 << 20))
 
 
-@pytest.mark.parametrize("text", ["lots", "-1"])
+@pytest.mark.parametrize("text", ["lots", "-1", "nan"])
 def test_bad_limit_is_refused_with_its_name(text):
     with pytest.raises(ValueError, match="TRACEJIT_BUFFER_POOL_MB"):
         buffers._limit_from_env({"TRACEJIT_BUFFER_POOL_MB": text})
+    with pytest.raises(ValueError, match="TRACEJIT_BUFFER_POOL_MIN_BYTES"):
+        buffers._min_bytes_from_env({"TRACEJIT_BUFFER_POOL_MIN_BYTES": text})
+
+
+def test_smallest_pooled_size_from_environment():
+    assert buffers._min_bytes_from_env({}) == 32 << 20
+    assert buffers._min_bytes_from_env({"TRACEJIT_BUFFER_POOL_MIN_BYTES": "0"}) == 0
 
 
 # -- compiled programs -----------------------------------------------------------------------

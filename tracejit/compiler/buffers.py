@@ -30,7 +30,7 @@ import threading
 
 import numpy as np
 
-MIN_BYTES = 32 << 20  # smaller arrays are left to malloc, which already recycles them
+_DEFAULT_MIN_BYTES = 32 << 20  # smaller arrays are left to malloc, which recycles them
 _DEFAULT_LIMIT_MB = 1024
 
 
@@ -43,18 +43,34 @@ def _refs(blocks: list, i: int) -> int:
 _SOLE = _refs([np.empty(0)], 0)
 
 
-def _limit_from_env(environ=os.environ) -> int:
-    text = environ.get("TRACEJIT_BUFFER_POOL_MB", "").strip()
+def _env_number(name: str, default: float, unit: str, environ) -> float:
+    text = environ.get(name, "").strip()
     if not text:
-        return _DEFAULT_LIMIT_MB << 20
+        return default
     try:
-        mb = float(text)
+        value = float(text)
     except ValueError:
-        raise ValueError(f"TRACEJIT_BUFFER_POOL_MB must be a number of megabytes, got "
-                         f"{text!r}") from None
-    if mb < 0:
-        raise ValueError(f"TRACEJIT_BUFFER_POOL_MB must not be negative, got {text!r}")
-    return int(mb * (1 << 20))
+        raise ValueError(f"{name} must be a number of {unit}, got {text!r}") from None
+    if not value >= 0:
+        raise ValueError(f"{name} must not be negative, got {text!r}")
+    return value
+
+
+def _limit_from_env(environ=os.environ) -> int:
+    """Bytes the pool may keep: TRACEJIT_BUFFER_POOL_MB megabytes."""
+    return int(_env_number("TRACEJIT_BUFFER_POOL_MB", _DEFAULT_LIMIT_MB, "megabytes",
+                           environ) * (1 << 20))
+
+
+def _min_bytes_from_env(environ=os.environ) -> int:
+    """The smallest result that comes from the pool: TRACEJIT_BUFFER_POOL_MIN_BYTES, for
+    allocators other than glibc's, whose cost may start at another size (and for tests,
+    which set it low to pool every result)."""
+    return int(_env_number("TRACEJIT_BUFFER_POOL_MIN_BYTES", _DEFAULT_MIN_BYTES, "bytes",
+                           environ))
+
+
+MIN_BYTES = _min_bytes_from_env()
 
 
 class BufferPool:
