@@ -122,7 +122,7 @@ def test_limit_from_environment(text, mb):
     assert buffers._limit_from_env({"TRACEJIT_BUFFER_POOL_MB": text}) == int(mb * (1 << 20))
 
 
-@pytest.mark.parametrize("text", ["lots", "-1", "nan"])
+@pytest.mark.parametrize("text", ["lots", "-1", "nan", "inf"])
 def test_bad_limit_is_refused_with_its_name(text):
     with pytest.raises(ValueError, match="TRACEJIT_BUFFER_POOL_MB"):
         buffers._limit_from_env({"TRACEJIT_BUFFER_POOL_MB": text})
@@ -262,3 +262,65 @@ def test_a_forked_child_takes_buffers_while_the_parent_held_the_lock():
 
 def _take_in_child(queue):
     queue.put(len(POOL.take([(8, np.float64)] * 3)))
+
+
+def test_a_take_re_entered_on_its_thread_gets_new_arrays():
+    """As when the garbage collector runs a finalizer calling a compiled program in the
+    middle of a take: no deadlock on the pool's own lock, and no buffer handed out twice."""
+    inner = []
+
+    class Reentrant(BufferPool):
+        def _take(self, size, dtype):
+            if not inner:
+                inner.append(self.take([(size, dtype)])[0])
+            return super()._take(size, dtype)
+
+    pool = Reentrant(1 << 20)
+    (outer,) = pool.take([(100, np.float64)])
+    assert _address(inner[0]) != _address(outer) and pool.held_bytes() == (800, 0)
+
+
+def test_forget_after_a_failed_call():
+    pool = BufferPool(1 << 20)
+    a, b = pool.take([(100, np.float64), (50, np.float64)])
+    pool.forget([a])
+    assert pool.held_bytes() == (400, 0)
+
+
+def test_a_result_object_is_the_callers_alone(two_cumsums):
+    """Each call returns a new array object on the buffer: a weak reference to a dropped
+    result dies, and a dropped result's new shape or flags do not reach later calls."""
+    import weakref
+    x = np.random.default_rng(4).standard_normal(BIG)
+    r = two_cumsums(x)
+    ref = weakref.ref(r)
+    r.shape = (BIG // 8, 8)
+    r.flags.writeable = False
+    del r
+    assert ref() is None
+    again = two_cumsums(x)
+    assert again.shape == (BIG,) and again.flags.writeable
+    np.testing.assert_allclose(again, _want(x), rtol=1e-12, atol=1e-9)
+
+
+def test_programs_that_can_raise_allocate_their_own_results():
+    """A raising Numba function never drops its locals' references, which would pin a
+    buffer taken up front; such programs allocate results when they get to them."""
+    import numba
+
+    @numba.njit
+    def positive(a):
+        if a[0] < 0:
+            raise ValueError("negative")
+        return a * 1.0
+
+    f = tj.jit(lambda a: tj.numba_call(positive, a, out=tj.ShapeDtype((BIG,), np.float64)))
+    x = np.ones(BIG)
+    assert f.lower(x).generated.pooled == []
+    np.testing.assert_array_equal(f(x), x)
+    with pytest.raises(ValueError, match="negative"):
+        f(-x)
+    g = tj.jit(lambda m: tnp.linalg.cholesky(m) * 2.0)
+    m = np.eye(2100)
+    assert g.lower(m).generated.pooled == []
+    np.testing.assert_array_equal(g(m), 2.0 * m)

@@ -201,9 +201,17 @@ class Compiled:
         self.pooled = tuple(low.generated.pooled)
         self._checked = False
 
-    def _buffers(self) -> list:
+    def _run(self, args):
+        """The kernel's call, with buffers from the pool for its big results."""
+        if not self.pooled:
+            return self.kernel(*args, *self.consts)
         from .compiler.buffers import POOL
-        return POOL.take(self.pooled) if self.pooled else []
+        buffers = POOL.take(self.pooled)
+        try:
+            return self.kernel(*args, *self.consts, *buffers)
+        except BaseException:
+            POOL.forget(buffers)
+            raise
 
     def _convert_inputs(self, leaves):
         out = []
@@ -227,7 +235,7 @@ class Compiled:
 
     def _call_checked(self, args):
         try:
-            result = self.kernel(*args, *self.consts, *self._buffers())
+            result = self._run(args)
         except Exception as e:
             from numba.core.errors import NumbaError
             if isinstance(e, NumbaError):
@@ -247,10 +255,15 @@ class Compiled:
         kernel, consts = self.kernel, self.consts
         if self.pooled:
             from .compiler.buffers import POOL
-            take, pooled, plain = POOL.take, self.pooled, kernel
+            take, forget, pooled, plain = POOL.take, POOL.forget, self.pooled, kernel
 
             def kernel(*args):
-                return plain(*args, *take(pooled))
+                buffers = take(pooled)
+                try:
+                    return plain(*args, *buffers)
+                except BaseException:
+                    forget(buffers)
+                    raise
         if self.n_out == 1 and self.out_avals[0].shape and out_tree.node_type is None:
             if consts:
                 return lambda args: kernel(*args, *consts)
@@ -268,8 +281,7 @@ class Compiled:
 
     def __call__(self, leaves: Sequence) -> list:
         args = self._convert_inputs(leaves)
-        result = self.kernel(*args, *self.consts, *self._buffers()) if self._checked else \
-            self._call_checked(args)
+        result = self._run(args) if self._checked else self._call_checked(args)
         outs = [result] if self.n_out == 1 else list(result)
         return [o if isinstance(o, np.ndarray) else a.dtype.type(o)
                 for o, a in zip(outs, self.out_avals)]

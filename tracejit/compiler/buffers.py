@@ -24,6 +24,7 @@ drops every buffer nothing else holds.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -51,8 +52,9 @@ def _env_number(name: str, default: float, unit: str, environ) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"{name} must be a number of {unit}, got {text!r}") from None
-    if not value >= 0:
-        raise ValueError(f"{name} must not be negative, got {text!r}")
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number of {unit}, not negative, got "
+                         f"{text!r}")
     return value
 
 
@@ -75,20 +77,31 @@ MIN_BYTES = _min_bytes_from_env()
 
 class BufferPool:
     """1-D buffers, by dtype and length, that compiled programs write their big arrays into.
-    Thread-safe: a buffer is handed to one call at a time."""
+    Thread-safe: a buffer is handed to one call at a time.
+
+    Callers get a new view of a buffer, never the buffer itself, so what they do to their
+    array object (change its shape or flags, weak references to it) stays with that object.
+    A `take` re-entered on the same thread (a finalizer that the garbage collector runs in
+    the middle of one, or a signal handler, calling a compiled program) gets new arrays
+    instead of waiting for the lock its own thread holds."""
 
     def __init__(self, limit_bytes: int):
         self.limit = limit_bytes
         self._blocks: list[np.ndarray] = []  # least recently handed out first
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._busy = False  # a thread is inside; only that thread sees it True
 
     def take(self, specs) -> list[np.ndarray]:
-        """One buffer per (length, dtype) in `specs`, each free of other references."""
+        """One array per (length, dtype) in `specs`, each on a buffer free of other
+        references."""
         with self._lock:
-            out: list[np.ndarray] = []
-            for size, dtype in specs:
-                out.append(self._take(size, np.dtype(dtype)))
-            return out
+            if self._busy:
+                return [_new_buffer(size, np.dtype(dtype)) for size, dtype in specs]
+            self._busy = True
+            try:
+                return [self._take(size, np.dtype(dtype)) for size, dtype in specs]
+            finally:
+                self._busy = False
 
     def _take(self, size: int, dtype: np.dtype) -> np.ndarray:
         blocks = self._blocks
@@ -102,11 +115,11 @@ class BufferPool:
                 if _refs(blocks, i) == _SOLE:
                     found = blocks.pop(i)
                     blocks.append(found)
-                    return found
+                    return found[:]
         b = _new_buffer(size, dtype)
         self._make_room(nbytes)
         blocks.append(b)
-        return b
+        return b[:]
 
     def _make_room(self, nbytes: int) -> None:
         """Forget buffers, free ones first and the least recently used first, until
@@ -121,9 +134,21 @@ class BufferPool:
                 else:
                     i += 1
 
+    def forget(self, arrays) -> None:
+        """Stop tracking the buffers under `arrays` (from `take`). For a call that raised:
+        Numba does not drop the references its locals held, so those buffers would never
+        look free again, and may still be referenced by the exception's arguments."""
+        bases = {id(a.base) for a in arrays if a.base is not None}
+        with self._lock:
+            if self._busy:
+                return
+            self._blocks[:] = [b for b in self._blocks if id(b) not in bases]
+
     def release(self) -> int:
         """Drop every buffer nothing else refers to; the bytes given back."""
         with self._lock:
+            if self._busy:
+                return 0
             blocks = self._blocks
             freed, i = 0, 0
             while i < len(blocks):
@@ -140,6 +165,10 @@ class BufferPool:
             free = sum(blocks[i].nbytes for i in range(len(blocks))
                        if _refs(blocks, i) == _SOLE)
             return sum(b.nbytes for b in blocks), free
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        self._busy = False
 
 
 def _new_buffer(size: int, dtype: np.dtype) -> np.ndarray:
@@ -181,7 +210,7 @@ def _libc():
 
 POOL = BufferPool(_limit_from_env())
 if hasattr(os, "register_at_fork"):  # a child forked while another thread held the lock
-    os.register_at_fork(after_in_child=lambda: setattr(POOL, "_lock", threading.Lock()))
+    os.register_at_fork(after_in_child=POOL._after_fork_in_child)
 
 
 def release_buffers() -> int:

@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import threading
 
 from ..errors import TracejitError
 
@@ -85,6 +86,9 @@ def write_module(source: str, directory: str | None = None) -> str:
     return path
 
 
+_IMPORT_LOCK = threading.RLock()
+
+
 def load_module(path: str):
     """Import a generated module (verifying its content hash first)."""
     with open(path, encoding="utf-8") as f:
@@ -93,14 +97,21 @@ def load_module(path: str):
     if first != f"# sha256: {_content_hash(source)}":
         raise CompileError(f"generated module {path} does not match its hash")
     name = "tracejit_generated_" + os.path.basename(path)[3:-3]
-    module = sys.modules.get(name)
-    if module is not None and getattr(module, "__file__", None) == path:
+    # One import at a time: a module is in sys.modules before its body has run, and a
+    # second thread finding it there would get a module without its `kernel` yet.
+    with _IMPORT_LOCK:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None) == path:
+            return module
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
         return module
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def build(source: str):
