@@ -254,25 +254,20 @@ class Compiled:
         path. Outputs are rebuilt into `out_tree`; 0-d outputs become NumPy scalars."""
         kernel, consts = self.kernel, self.consts
         if self.pooled:
-            from .compiler.buffers import POOL
-            take, forget, pooled, plain = POOL.take, POOL.forget, self.pooled, kernel
-
-            def kernel(*args):
-                buffers = take(pooled)
-                try:
-                    return plain(*args, *buffers)
-                except BaseException:
-                    forget(buffers)
-                    raise
+            run = self._run  # with the pool's buffers for the big results
+        elif consts:
+            def run(args):
+                return kernel(*args, *consts)
+        else:
+            def run(args):
+                return kernel(*args)
         if self.n_out == 1 and self.out_avals[0].shape and out_tree.node_type is None:
-            if consts:
-                return lambda args: kernel(*args, *consts)
-            return lambda args: kernel(*args)
+            return run
         scalars = [(i, a.dtype.type) for i, a in enumerate(self.out_avals) if not a.shape]
         single = self.n_out == 1
 
         def call(args):
-            result = kernel(*args, *consts)
+            result = run(args)
             outs = [result] if single else list(result)
             for i, to_scalar in scalars:
                 outs[i] = to_scalar(outs[i])

@@ -9,11 +9,11 @@ array took 6.9 ms into a new one (on huge pages) against 4.2 ms into one written
 Smaller arrays need nothing: malloc recycles them (its mmap threshold rises to the size of a
 freed block, up to 32 MiB).
 
-So a kernel takes each big array it would allocate at its top level as an argument (codegen
-`ModuleWriter.empty`), and `POOL.take` passes it a buffer that an earlier call used and that
-nothing refers to any more, or a new one. Whether anything refers to a buffer is read from
-CPython's reference counts: the pool's list holds one reference, and a program's result that
-is the buffer or a view of it holds another through its base chain (Numba's boxed views keep
+So a kernel takes each big result it would allocate at its top level as an argument (codegen
+`ModuleWriter.empty`), and `POOL.take` passes it a view of a buffer that an earlier call used
+and that nothing refers to any more, or of a new one. Whether anything refers to a buffer is
+read from CPython's reference counts: the pool's list holds one reference, and a program's
+result, a view of the buffer, holds another through its base chain (Numba's boxed views keep
 their source alive). A result is therefore the caller's for as long as anything refers to it,
 as with any NumPy array: no call releases it.
 

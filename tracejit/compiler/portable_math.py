@@ -319,16 +319,23 @@ def _pm_two_sum(a, b):
 
 
 {_DECO}
+def _pm_trig_row(a, bias):
+    """(i, a * 2**-i): the row of _PM_TRIG that a's biased exponent selects (its bits above
+    the row give multiples of 4), and a scaled to it, exactly."""
+    e = (_pm_bits(a) >> 52) - bias
+    i = 0 if e < 0 else e
+    i = 969 if i > 969 else i
+    return i, a * _pm_float((1023 - i) << 52)
+
+
+{_DECO}
 def _pm_trig_reduce(a):
     """(n, y0, y1) with a = (4m + n) pi/2 + y0 + y1, |y0 + y1| <= pi/4 (a little more after
     rounding), for finite a >= 0: Payne and Hanek's reduction, with 2/pi's bits from the
     row of _PM_TRIG that a's exponent selects and exact products from FMA, in double-double
     arithmetic ordered so that the integer part cancels before the small terms are added.
     Below pi/4 it is (0, a, 0)."""
-    e = (_pm_bits(a) >> 52) - 1077  # the row: bits above it give multiples of 4
-    i = 0 if e < 0 else e
-    i = 969 if i > 969 else i
-    x = a * _pm_float((1023 - i) << 52)  # a * 2**-i, exact: below 2**55
+    i, x = _pm_trig_row(a, 1077)  # x below 2**55
     p0 = x * _PM_TRIG[i, 0]
     e0 = _pm_fma(x, _PM_TRIG[i, 0], -p0)
     p1 = x * _PM_TRIG[i, 1]
@@ -364,10 +371,7 @@ def _pm_trig_reduce32(a):
     suffice, since x * 2**-i is below 2**26 and float32's hardest arguments are about
     2**-29 from a multiple of pi/2, so the reduced argument (good to about 2**-80) is a
     plain float64. Half the work of the float64 reduction."""
-    e = (_pm_bits(a) >> 52) - 1048  # the row: bits above it give multiples of 4
-    i = 0 if e < 0 else e
-    i = 969 if i > 969 else i
-    x = a * _pm_float((1023 - i) << 52)  # a * 2**-i, exact: below 2**26
+    i, x = _pm_trig_row(a, 1048)  # x below 2**26
     p0 = x * _PM_TRIG[i, 0]
     e0 = _pm_fma(x, _PM_TRIG[i, 0], -p0)
     s0 = p0 - 4.0 * np.rint(p0 * 0.25)  # exact, in [-2, 2]
